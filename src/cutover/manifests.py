@@ -1,0 +1,787 @@
+"""Read a directory of ordinary Kubernetes YAML into typed objects.
+
+The same loader serves the lab (which renders nginx and Envoy from the objects) and the
+offline cluster checks. It accepts multi-document files and `kind: List` backups as
+`kubectl get -o yaml` writes them. Every complaint names the file, the object and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cutover.errors import InputError
+
+__all__ = [
+    "BackendRef",
+    "BackendTLSPolicy",
+    "Gateway",
+    "HTTPRoute",
+    "Ingress",
+    "IngressPath",
+    "Listener",
+    "ManifestSet",
+    "NetworkPolicy",
+    "RouteMatch",
+    "RouteRule",
+    "Service",
+    "ServicePort",
+    "load_documents",
+    "load_manifests",
+    "parse_documents",
+    "parse_duration",
+]
+
+NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+_YAML_SUFFIXES = {".yaml", ".yml"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an object was read from, for error messages."""
+
+    file: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    name: str = ""
+    app_protocol: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    source: Source
+    namespace: str
+    name: str
+    ports: tuple[ServicePort, ...]
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    selector: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class IngressBackend:
+    service: str
+    port_number: int | None
+    port_name: str | None
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    host: str
+    path: str
+    path_type: str
+    backend: IngressBackend
+    field_path: str
+
+
+@dataclass(frozen=True)
+class IngressTLS:
+    hosts: tuple[str, ...]
+    secret_name: str
+
+
+@dataclass
+class Ingress:
+    source: Source
+    namespace: str
+    name: str
+    ingress_class: str
+    annotations: dict[str, str]
+    paths: list[IngressPath]
+    tls: list[IngressTLS]
+    default_backend: IngressBackend | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def annotation(self, key: str, default: str = "") -> str:
+        """An ingress-nginx annotation by its short name (without the prefix)."""
+        return self.annotations.get(NGINX_PREFIX + key, default)
+
+    @property
+    def hosts(self) -> list[str]:
+        seen: list[str] = []
+        for item in self.paths:
+            if item.host not in seen:
+                seen.append(item.host)
+        return seen
+
+    def tls_hosts(self) -> set[str]:
+        return {host for entry in self.tls for host in entry.hosts}
+
+
+@dataclass(frozen=True)
+class CertRef:
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    port: int
+    protocol: str
+    hostname: str
+    tls_mode: str
+    certificate_refs: tuple[CertRef, ...]
+    routes_from: str
+
+
+@dataclass
+class Gateway:
+    source: Source
+    namespace: str
+    name: str
+    gateway_class: str
+    annotations: dict[str, str]
+    listeners: list[Listener]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    name: str
+    namespace: str
+    section_name: str
+    port: int | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    name: str
+    value: str
+    type: str
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    path_type: str
+    path_value: str
+    method: str
+    headers: tuple[HeaderMatch, ...]
+    query_params: tuple[HeaderMatch, ...]
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    name: str
+    namespace: str
+    port: int | None
+    weight: int
+    kind: str
+
+
+@dataclass
+class RouteRule:
+    index: int
+    matches: list[RouteMatch]
+    filters: list[dict[str, Any]]
+    backend_refs: list[BackendRef]
+    timeout_request: float | None
+    timeout_backend_request: float | None
+
+
+@dataclass
+class HTTPRoute:
+    source: Source
+    namespace: str
+    name: str
+    parent_refs: list[ParentRef]
+    hostnames: list[str]
+    rules: list[RouteRule]
+    annotations: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class PolicyTarget:
+    group: str
+    kind: str
+    name: str
+    section_name: str
+
+
+@dataclass
+class BackendTLSPolicy:
+    source: Source
+    api_version: str
+    namespace: str
+    name: str
+    targets: list[PolicyTarget]
+    ca_config_maps: list[str]
+    well_known_ca: str
+    hostname: str
+
+
+@dataclass
+class NetworkPolicy:
+    """CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy, kept close to the YAML."""
+
+    source: Source
+    kind: str
+    namespace: str
+    name: str
+    endpoint_selector: dict[str, Any]
+    ingress: list[dict[str, Any]]
+
+
+@dataclass
+class ConfigMap:
+    source: Source
+    namespace: str
+    name: str
+    data: dict[str, str]
+
+
+@dataclass
+class Secret:
+    source: Source
+    namespace: str
+    name: str
+    type: str
+    data_keys: set[str]
+
+
+@dataclass
+class ManifestSet:
+    """Every object of a manifests directory, by kind."""
+
+    root: Path
+    services: dict[tuple[str, str], Service] = field(default_factory=dict)
+    ingresses: list[Ingress] = field(default_factory=list)
+    gateways: list[Gateway] = field(default_factory=list)
+    http_routes: list[HTTPRoute] = field(default_factory=list)
+    backend_tls_policies: list[BackendTLSPolicy] = field(default_factory=list)
+    network_policies: list[NetworkPolicy] = field(default_factory=list)
+    config_maps: dict[tuple[str, str], ConfigMap] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], Secret] = field(default_factory=dict)
+    others: list[dict[str, Any]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def gateway(self, namespace: str, name: str) -> Gateway | None:
+        for gateway in self.gateways:
+            if gateway.namespace == namespace and gateway.name == name:
+                return gateway
+        return None
+
+    def objects_of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [obj for obj in self.others if obj.get("kind") == kind]
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_DURATION_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:h|ms|m|s))+$")
+
+
+def parse_duration(text: str) -> float:
+    """Gateway API duration (`120s`, `1m30s`, `500ms`) in seconds; raises ValueError."""
+    value = text.strip()
+    if not _DURATION_WHOLE.match(value):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 2m or 500ms")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(number) * scale[unit] for number, unit in _DURATION_PART.findall(value))
+
+
+class _Reader:
+    """Field access that raises an InputError naming file, object and field."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def fail(self, field_path: str, message: str, hint: str | None = None) -> InputError:
+        return InputError(message, file=self.source.file, obj=self.source.ref, field=field_path, hint=hint)
+
+    def mapping(self, value: Any, field_path: str, *, required: bool = True) -> dict[str, Any]:
+        if value is None:
+            if required:
+                raise self.fail(field_path, "is missing")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(field_path, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def sequence(self, value: Any, field_path: str, *, required: bool = False) -> list[Any]:
+        if value is None:
+            if required:
+                raise self.fail(field_path, "is missing")
+            return []
+        if not isinstance(value, list):
+            raise self.fail(field_path, f"must be a list, got {type(value).__name__}")
+        return value
+
+    def string(self, value: Any, field_path: str, *, required: bool = True, default: str = "") -> str:
+        if value is None or value == "":
+            if required:
+                raise self.fail(field_path, "is missing")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(field_path, f"must be a string, got {type(value).__name__}")
+        return str(value)
+
+    def port(self, value: Any, field_path: str, *, required: bool = True) -> int | None:
+        if value is None:
+            if required:
+                raise self.fail(field_path, "is missing")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            raise self.fail(field_path, f"must be a port number from 1 to 65535, got {value!r}")
+        return value
+
+    def duration(self, value: Any, field_path: str) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            raise self.fail(field_path, str(exc)) from None
+
+
+def _iter_documents(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot be read: {exc}", file=str(path)) from None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"is not valid YAML{where}: {problem}", file=str(path)) from None
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            raise InputError(
+                f"document {index + 1} is a {type(document).__name__}, not a Kubernetes object",
+                file=str(path),
+            )
+        if document.get("kind") == "List" or str(document.get("kind", "")).endswith("List"):
+            for item in document.get("items") or []:
+                yield index, item
+        else:
+            yield index, document
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """YAML files below root, in a stable order, skipping cutover's own overlay file."""
+    if root.is_file():
+        return [root]
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix in _YAML_SUFFIXES and path.is_file() and path.name not in OVERLAY_NAMES
+    )
+
+
+OVERLAY_NAMES = {"cutover.yaml", "cutover.yml"}
+
+
+Document = tuple[str, dict[str, Any]]
+
+
+def load_documents(root: Path | str) -> list[Document]:
+    """Every object below root as (file, raw dict), in file order."""
+    root_path = Path(root)
+    if not root_path.exists():
+        raise InputError("does not exist", file=str(root_path), hint="pass a directory of Kubernetes YAML")
+    files = yaml_files(root_path)
+    if not files:
+        raise InputError("holds no .yaml or .yml files", file=str(root_path))
+    return [(str(path), obj) for path in files for _, obj in _iter_documents(path)]
+
+
+def parse_documents(root: Path | str, documents: Iterable[Document]) -> ManifestSet:
+    result = ManifestSet(root=Path(root))
+    seen: list[Path] = []
+    for file, obj in documents:
+        if Path(file) not in seen:
+            seen.append(Path(file))
+        _add_object(result, file, obj)
+    result.files = seen
+    return result
+
+
+def load_manifests(root: Path | str) -> ManifestSet:
+    """Load every object below root; raise InputError on the first unusable one."""
+    return parse_documents(root, load_documents(root))
+
+
+def _source(file: str, obj: dict[str, Any]) -> Source:
+    kind = str(obj.get("kind") or "")
+    metadata = obj.get("metadata")
+    if not kind:
+        raise InputError("is missing", file=file, obj="an object", field="kind")
+    if not isinstance(metadata, dict):
+        raise InputError("is missing", file=file, obj=f"a {kind}", field="metadata")
+    name = metadata.get("name")
+    if not name:
+        raise InputError("is missing", file=file, obj=f"a {kind}", field="metadata.name")
+    namespace = metadata.get("namespace") or ("" if kind in _CLUSTER_SCOPED else "default")
+    return Source(file=file, kind=kind, namespace=str(namespace), name=str(name))
+
+
+_CLUSTER_SCOPED = {
+    "Namespace",
+    "GatewayClass",
+    "IngressClass",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CiliumClusterwideNetworkPolicy",
+}
+
+
+def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
+    source = _source(file, obj)
+    reader = _Reader(source)
+    kind = source.kind
+    group = str(obj.get("apiVersion", "")).split("/")[0]
+    if kind == "Service" and "/" not in str(obj.get("apiVersion", "v1")):
+        service = _parse_service(reader, obj)
+        result.services[(service.namespace, service.name)] = service
+    elif kind == "Ingress" and group == "networking.k8s.io":
+        result.ingresses.append(_parse_ingress(reader, obj))
+    elif kind == "Gateway" and group == GATEWAY_GROUP:
+        result.gateways.append(_parse_gateway(reader, obj))
+    elif kind == "HTTPRoute" and group == GATEWAY_GROUP:
+        result.http_routes.append(_parse_http_route(reader, obj))
+    elif kind == "BackendTLSPolicy" and group == GATEWAY_GROUP:
+        result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
+    elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+        result.network_policies.append(_parse_network_policy(reader, obj))
+        result.others.append(obj)
+    elif kind == "ConfigMap":
+        data = reader.mapping(obj.get("data"), "data", required=False)
+        result.config_maps[(source.namespace, source.name)] = ConfigMap(
+            source, source.namespace, source.name, {str(k): str(v) for k, v in data.items()}
+        )
+    elif kind == "Secret":
+        keys = set(reader.mapping(obj.get("data"), "data", required=False))
+        keys |= set(reader.mapping(obj.get("stringData"), "stringData", required=False))
+        result.secrets[(source.namespace, source.name)] = Secret(
+            source, source.namespace, source.name, str(obj.get("type", "Opaque")), keys
+        )
+    else:
+        result.others.append(obj)
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (obj["metadata"].get("labels") or {}).items()}
+
+
+def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    ports: list[ServicePort] = []
+    for index, item in enumerate(reader.sequence(spec.get("ports"), "spec.ports")):
+        where = f"spec.ports[{index}]"
+        entry = reader.mapping(item, where)
+        number = reader.port(entry.get("port"), f"{where}.port")
+        assert number is not None
+        ports.append(
+            ServicePort(
+                port=number,
+                name=reader.string(entry.get("name"), f"{where}.name", required=False),
+                app_protocol=reader.string(entry.get("appProtocol"), f"{where}.appProtocol", required=False),
+            )
+        )
+    selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
+    src = reader.source
+    return Service(src, src.namespace, src.name, tuple(ports), _labels(obj), selector)
+
+
+def _parse_ingress_backend(reader: _Reader, value: Any, where: str) -> IngressBackend:
+    backend = reader.mapping(value, where)
+    service = reader.mapping(backend.get("service"), f"{where}.service", required=False)
+    if not service:
+        if backend.get("resource"):
+            raise reader.fail(f"{where}.resource", "resource backends are not supported; use a Service")
+        raise reader.fail(f"{where}.service", "is missing")
+    name = reader.string(service.get("name"), f"{where}.service.name")
+    port = reader.mapping(service.get("port"), f"{where}.service.port")
+    number = reader.port(port.get("number"), f"{where}.service.port.number", required=False)
+    port_name = reader.string(port.get("name"), f"{where}.service.port.name", required=False) or None
+    if number is None and port_name is None:
+        raise reader.fail(f"{where}.service.port", "needs a number or a name")
+    return IngressBackend(name, number, port_name)
+
+
+_PATH_TYPES = {"Exact", "Prefix", "ImplementationSpecific"}
+
+
+def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    metadata = obj["metadata"]
+    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    ingress_class = reader.string(spec.get("ingressClassName"), "spec.ingressClassName", required=False)
+    if not ingress_class:
+        ingress_class = annotations.get("kubernetes.io/ingress.class", "")
+    paths: list[IngressPath] = []
+    rules = reader.sequence(spec.get("rules"), "spec.rules")
+    for rule_index, rule_value in enumerate(rules):
+        rule_where = f"spec.rules[{rule_index}]"
+        rule = reader.mapping(rule_value, rule_where)
+        host = reader.string(rule.get("host"), f"{rule_where}.host", required=False)
+        http = reader.mapping(rule.get("http"), f"{rule_where}.http", required=False)
+        for path_index, path_value in enumerate(
+            reader.sequence(http.get("paths"), f"{rule_where}.http.paths", required=bool(http))
+        ):
+            where = f"{rule_where}.http.paths[{path_index}]"
+            item = reader.mapping(path_value, where)
+            path = reader.string(item.get("path"), f"{where}.path", required=False, default="/")
+            # A missing pathType is treated as Prefix (ref: ingress-nginx path matching).
+            path_type = reader.string(item.get("pathType"), f"{where}.pathType", required=False, default="Prefix")
+            if path_type not in _PATH_TYPES:
+                raise reader.fail(f"{where}.pathType", f"must be one of {sorted(_PATH_TYPES)}, got {path_type!r}")
+            if not path.startswith("/"):
+                raise reader.fail(f"{where}.path", f"must start with '/', got {path!r}")
+            backend = _parse_ingress_backend(reader, item.get("backend"), f"{where}.backend")
+            paths.append(IngressPath(host, path, path_type, backend, where))
+    tls: list[IngressTLS] = []
+    for index, entry_value in enumerate(reader.sequence(spec.get("tls"), "spec.tls")):
+        entry = reader.mapping(entry_value, f"spec.tls[{index}]")
+        hosts = tuple(str(h) for h in reader.sequence(entry.get("hosts"), f"spec.tls[{index}].hosts"))
+        secret = reader.string(entry.get("secretName"), f"spec.tls[{index}].secretName", required=False)
+        tls.append(IngressTLS(hosts, secret))
+    default_backend = None
+    if spec.get("defaultBackend") is not None:
+        default_backend = _parse_ingress_backend(reader, spec["defaultBackend"], "spec.defaultBackend")
+    if not paths and default_backend is None:
+        raise reader.fail("spec.rules", "is missing", hint="an Ingress needs rules with paths or a defaultBackend")
+    src = reader.source
+    return Ingress(
+        src,
+        src.namespace,
+        src.name,
+        ingress_class,
+        annotations,
+        paths,
+        tls,
+        default_backend,
+        _labels(obj),
+    )
+
+
+def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    gateway_class = reader.string(spec.get("gatewayClassName"), "spec.gatewayClassName")
+    listeners: list[Listener] = []
+    names: set[str] = set()
+    for index, value in enumerate(reader.sequence(spec.get("listeners"), "spec.listeners", required=True)):
+        where = f"spec.listeners[{index}]"
+        item = reader.mapping(value, where)
+        name = reader.string(item.get("name"), f"{where}.name")
+        if name in names:
+            raise reader.fail(f"{where}.name", f"listener name {name!r} is used twice")
+        names.add(name)
+        port = reader.port(item.get("port"), f"{where}.port")
+        assert port is not None
+        protocol = reader.string(item.get("protocol"), f"{where}.protocol")
+        if protocol not in ("HTTP", "HTTPS", "TLS", "TCP", "UDP"):
+            raise reader.fail(f"{where}.protocol", f"must be HTTP, HTTPS, TLS, TCP or UDP, got {protocol!r}")
+        tls = reader.mapping(item.get("tls"), f"{where}.tls", required=False)
+        refs: list[CertRef] = []
+        for ref_index, ref_value in enumerate(
+            reader.sequence(tls.get("certificateRefs"), f"{where}.tls.certificateRefs")
+        ):
+            ref = reader.mapping(ref_value, f"{where}.tls.certificateRefs[{ref_index}]")
+            refs.append(
+                CertRef(
+                    reader.string(ref.get("name"), f"{where}.tls.certificateRefs[{ref_index}].name"),
+                    str(ref.get("namespace") or reader.source.namespace),
+                )
+            )
+        tls_mode = str(tls.get("mode") or ("Terminate" if protocol == "HTTPS" else ""))
+        if protocol == "HTTPS" and tls_mode == "Terminate" and not refs:
+            raise reader.fail(
+                f"{where}.tls.certificateRefs",
+                "is missing",
+                hint="an HTTPS listener needs a certificate",
+            )
+        allowed = reader.mapping(item.get("allowedRoutes"), f"{where}.allowedRoutes", required=False)
+        namespaces = reader.mapping(allowed.get("namespaces"), f"{where}.allowedRoutes.namespaces", required=False)
+        listeners.append(
+            Listener(
+                name=name,
+                port=port,
+                protocol=protocol,
+                hostname=reader.string(item.get("hostname"), f"{where}.hostname", required=False),
+                tls_mode=tls_mode,
+                certificate_refs=tuple(refs),
+                routes_from=str(namespaces.get("from") or "Same"),
+            )
+        )
+    src = reader.source
+    annotations = {str(k): str(v) for k, v in (obj["metadata"].get("annotations") or {}).items()}
+    return Gateway(src, src.namespace, src.name, gateway_class, annotations, listeners, obj)
+
+
+def _parse_string_match(reader: _Reader, value: Any, where: str) -> HeaderMatch:
+    item = reader.mapping(value, where)
+    return HeaderMatch(
+        name=reader.string(item.get("name"), f"{where}.name"),
+        value=reader.string(item.get("value"), f"{where}.value", required=False),
+        type=reader.string(item.get("type"), f"{where}.type", required=False, default="Exact"),
+    )
+
+
+_ROUTE_PATH_TYPES = {"Exact", "PathPrefix", "RegularExpression"}
+
+
+def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    src = reader.source
+    parents: list[ParentRef] = []
+    for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True)):
+        where = f"spec.parentRefs[{index}]"
+        item = reader.mapping(value, where)
+        parents.append(
+            ParentRef(
+                name=reader.string(item.get("name"), f"{where}.name"),
+                namespace=str(item.get("namespace") or src.namespace),
+                section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
+                port=reader.port(item.get("port"), f"{where}.port", required=False),
+                kind=str(item.get("kind") or "Gateway"),
+            )
+        )
+    hostnames = [str(h) for h in reader.sequence(spec.get("hostnames"), "spec.hostnames")]
+    rules: list[RouteRule] = []
+    rule_values = reader.sequence(spec.get("rules"), "spec.rules") or [{}]
+    for rule_index, rule_value in enumerate(rule_values):
+        rule_where = f"spec.rules[{rule_index}]"
+        rule = reader.mapping(rule_value, rule_where)
+        matches: list[RouteMatch] = []
+        for match_index, match_value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches")):
+            where = f"{rule_where}.matches[{match_index}]"
+            match = reader.mapping(match_value, where)
+            path = reader.mapping(match.get("path"), f"{where}.path", required=False)
+            path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
+            if path_type not in _ROUTE_PATH_TYPES:
+                raise reader.fail(
+                    f"{where}.path.type",
+                    f"must be one of {sorted(_ROUTE_PATH_TYPES)}, got {path_type!r}",
+                )
+            path_value = reader.string(path.get("value"), f"{where}.path.value", required=False, default="/")
+            if path_type != "RegularExpression" and not path_value.startswith("/"):
+                raise reader.fail(f"{where}.path.value", f"must start with '/', got {path_value!r}")
+            matches.append(
+                RouteMatch(
+                    path_type=path_type,
+                    path_value=path_value,
+                    method=reader.string(match.get("method"), f"{where}.method", required=False),
+                    headers=tuple(
+                        _parse_string_match(reader, h, f"{where}.headers[{i}]")
+                        for i, h in enumerate(reader.sequence(match.get("headers"), f"{where}.headers"))
+                    ),
+                    query_params=tuple(
+                        _parse_string_match(reader, q, f"{where}.queryParams[{i}]")
+                        for i, q in enumerate(reader.sequence(match.get("queryParams"), f"{where}.queryParams"))
+                    ),
+                )
+            )
+        if not matches:
+            matches.append(RouteMatch("PathPrefix", "/", "", (), ()))
+        filters = [
+            reader.mapping(f, f"{rule_where}.filters[{i}]")
+            for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
+        ]
+        for i, item in enumerate(filters):
+            reader.string(item.get("type"), f"{rule_where}.filters[{i}].type")
+        backends: list[BackendRef] = []
+        for backend_index, backend_value in enumerate(
+            reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs")
+        ):
+            where = f"{rule_where}.backendRefs[{backend_index}]"
+            backend = reader.mapping(backend_value, where)
+            kind = str(backend.get("kind") or "Service")
+            backends.append(
+                BackendRef(
+                    name=reader.string(backend.get("name"), f"{where}.name"),
+                    namespace=str(backend.get("namespace") or src.namespace),
+                    port=reader.port(backend.get("port"), f"{where}.port", required=kind == "Service"),
+                    weight=int(backend.get("weight", 1)),
+                    kind=kind,
+                )
+            )
+        timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
+        rules.append(
+            RouteRule(
+                index=rule_index,
+                matches=matches,
+                filters=filters,
+                backend_refs=backends,
+                timeout_request=reader.duration(timeouts.get("request"), f"{rule_where}.timeouts.request"),
+                timeout_backend_request=reader.duration(
+                    timeouts.get("backendRequest"), f"{rule_where}.timeouts.backendRequest"
+                ),
+            )
+        )
+    annotations = {str(k): str(v) for k, v in (obj["metadata"].get("annotations") or {}).items()}
+    return HTTPRoute(src, src.namespace, src.name, parents, hostnames, rules, annotations, obj)
+
+
+def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTLSPolicy:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    src = reader.source
+    targets: list[PolicyTarget] = []
+    raw_targets = spec.get("targetRefs")
+    if raw_targets is None and spec.get("targetRef") is not None:
+        raw_targets = [spec["targetRef"]]
+    for index, value in enumerate(reader.sequence(raw_targets, "spec.targetRefs", required=True)):
+        where = f"spec.targetRefs[{index}]"
+        item = reader.mapping(value, where)
+        targets.append(
+            PolicyTarget(
+                group=str(item.get("group") or ""),
+                kind=reader.string(item.get("kind"), f"{where}.kind", required=False, default="Service"),
+                name=reader.string(item.get("name"), f"{where}.name"),
+                section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
+            )
+        )
+    validation = reader.mapping(spec.get("validation"), "spec.validation")
+    ca_maps: list[str] = []
+    for index, value in enumerate(
+        reader.sequence(validation.get("caCertificateRefs"), "spec.validation.caCertificateRefs")
+    ):
+        item = reader.mapping(value, f"spec.validation.caCertificateRefs[{index}]")
+        ca_maps.append(reader.string(item.get("name"), f"spec.validation.caCertificateRefs[{index}].name"))
+    hostname = reader.string(validation.get("hostname"), "spec.validation.hostname")
+    return BackendTLSPolicy(
+        src,
+        str(obj.get("apiVersion", "")),
+        src.namespace,
+        src.name,
+        targets,
+        ca_maps,
+        reader.string(
+            validation.get("wellKnownCACertificates"),
+            "spec.validation.wellKnownCACertificates",
+            required=False,
+        ),
+        hostname,
+    )
+
+
+def _parse_network_policy(reader: _Reader, obj: dict[str, Any]) -> NetworkPolicy:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    src = reader.source
+    selector = reader.mapping(spec.get("endpointSelector"), "spec.endpointSelector", required=False)
+    ingress = [
+        reader.mapping(rule, f"spec.ingress[{i}]")
+        for i, rule in enumerate(reader.sequence(spec.get("ingress"), "spec.ingress"))
+    ]
+    return NetworkPolicy(src, src.kind, src.namespace, src.name, selector, ingress)

@@ -1,0 +1,1 @@
+"""cutover's pytest plugin (placeholder until the parity checks land)."""
