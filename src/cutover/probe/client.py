@@ -1,0 +1,117 @@
+"""One request to one endpoint, addressed like `curl --resolve`: the endpoint's IP in the
+URL, the service's Host header and SNI, a chosen source address, a fresh connection.
+
+httpx pools connections by scheme+IP+port, so a pooled client would reuse one TLS
+session (and its SNI) for every host: each probe here gets its own client and
+keep-alive is off (../shared/ref/lessons.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["Endpoint", "ProbeResult", "fetch"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    address: str
+    http_port: int
+    https_port: int
+
+    def port(self, scheme: str) -> int:
+        return self.https_port if scheme == "https" else self.http_port
+
+
+@dataclass
+class ProbeResult:
+    """What came back: a status and headers, or the error that took their place."""
+
+    endpoint: str
+    method: str
+    url: str
+    host: str
+    path: str
+    scheme: str
+    source: str | None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    elapsed: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def json(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    @property
+    def backend(self) -> str | None:
+        """The probe backend that answered (its `service` field), if one did."""
+        data = self.json
+        return str(data["service"]) if data and "service" in data else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def _error_kind(exc: Exception) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "refused" if "refused" in str(exc).lower() else "connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "reset"
+    return type(exc).__name__
+
+
+def fetch(
+    endpoint: Endpoint,
+    host: str,
+    path: str,
+    *,
+    scheme: str = "https",
+    method: str = "GET",
+    source: str | None = None,
+    headers: dict[str, str] | None = None,
+    ca_bundle: str | None = None,
+    timeout: float = 30.0,
+    body: bytes | None = None,
+) -> ProbeResult:
+    """Send one request; network errors are returned in the result, never raised."""
+    url = f"{scheme}://{endpoint.address}:{endpoint.port(scheme)}{path}"
+    result = ProbeResult(endpoint.name, method, url, host, path, scheme, source)
+    request_headers = {"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
+    transport = httpx.HTTPTransport(
+        local_address=source,
+        verify=ca_bundle if ca_bundle else True,
+        limits=httpx.Limits(max_keepalive_connections=0),
+        retries=0,
+    )
+    started = time.monotonic()
+    try:
+        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request(
+                method, httpx.URL(url), headers=request_headers, content=body, extensions={"sni_hostname": host}
+            )
+            # Keep the path exactly as given ('//', '%2F', case): httpx would otherwise normalise it.
+            request.url = request.url.copy_with(raw_path=path.encode())
+            response = client.send(request)
+            result.status = response.status_code
+            result.headers = {k.lower(): v for k, v in response.headers.multi_items()}
+            result.body = response.content
+    except httpx.HTTPError as exc:
+        result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        result.error_kind = _error_kind(exc)
+    result.elapsed = time.monotonic() - started
+    return result
