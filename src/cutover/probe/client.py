@@ -8,14 +8,16 @@ keep-alive is off (../shared/ref/lessons.md).
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-__all__ = ["Endpoint", "ProbeResult", "fetch"]
+__all__ = ["Endpoint", "ProbeResult", "fetch", "tls_context"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ def _error_kind(exc: Exception) -> str:
     return type(exc).__name__
 
 
+@functools.lru_cache(maxsize=16)
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A client TLS context trusting ca_bundle (or the system store); built once per bundle."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+
+
 def fetch(
     endpoint: Endpoint,
     host: str,
@@ -94,7 +102,7 @@ def fetch(
     request_headers = {"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
     transport = httpx.HTTPTransport(
         local_address=source,
-        verify=ca_bundle if ca_bundle else True,
+        verify=tls_context(ca_bundle),
         limits=httpx.Limits(max_keepalive_connections=0),
         retries=0,
     )

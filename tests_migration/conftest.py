@@ -1,0 +1,1 @@
+"""The migration checks: fixtures come from the cutover pytest plugin (cutover.plugin)."""
