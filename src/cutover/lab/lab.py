@@ -579,11 +579,14 @@ class Lab:
             entry["source_ip"] = {"allowed": allowed, "denied": denied}
         if "backend_tls" in checks:
             modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
-            has_policy = any(
-                p.namespace == ingress.namespace and any(f"{p.namespace}/{t.name}" in backends for t in p.targets)
+            policies = [
+                p
                 for p in self.manifests.backend_tls_policies
-            )
-            entry["backend_tls"] = {"mode": "A" if has_policy else "B", "gateway_upstream": sorted(modes)}
+                if any(f"{p.namespace}/{t.name}" in backends for t in p.targets)
+            ]
+            entry["backend_tls"] = {"mode": "A" if policies else "B", "gateway_upstream": sorted(modes)}
+            if policies:
+                entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
 
 

@@ -1,0 +1,101 @@
+"""Every check kind fails for the right reason when a fault is seeded in the Gateway-side
+manifests, and the corrected configuration passes every check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import CORRECTED, METALKUBE, ROOT
+
+
+@dataclass(frozen=True)
+class FaultRun:
+    fault: str
+    selection: tuple[str, ...]
+    expected: tuple[str, ...]
+
+
+FAULT_RUNS = [
+    FaultRun("no-llm-timeouts", ("-m", "timeouts", "-k", "llm-gateway"),
+             ("llm-gateway[slow 20s]", "result: nginx 200 after 2", "gateway 504 after 15", "the classic 15 s regression")),
+    FaultRun("sse-buffering", ("-m", "sse", "-k", "long"),
+             ("llm-gateway[sse long 18s]", "arrival of event 1", "buffering")),
+    FaultRun("short-llm-timeout", ("-m", "sse", "-k", "long"),
+             ("llm-gateway[sse long 18s]", "completion: nginx 18 events + [DONE]", "cut off after")),
+    FaultRun("prefix-as-exact", ("-m", "paths", "-k", "mlflow"),
+             ("mlflow[GET /api/sub]", "status: nginx 200, gateway 404", "backend: nginx mlflow/mlflow, gateway (none)")),
+    FaultRun("no-redirect-route", ("-m", "redirects", "-k", "grafana"),
+             ("grafana[http GET /cutover-redirect?q=1]", "status: nginx 308, gateway 200", "the Gateway serves plain HTTP")),
+    FaultRun("allow-every-client", ("-m", "source_ip",),
+             ("qdrant[denied outside]", "gateway denies outside: nginx denied (403), gateway 200 from inference/qdrant",
+              "qdrant[denied outside spoofing XFF]")),
+    FaultRun("no-backend-tls-policy", ("-m", "backend_tls",),
+             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503")),
+    FaultRun("backend-tls-unsupported", ("-m", "backend_tls",),
+             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503")),
+    FaultRun("wrong-backend-ca", ("-m", "backend_tls",),
+             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503", "upstream connect error")),
+    FaultRun("lose-hsts", ("-m", "headers", "-k", "grafana"),
+             ("grafana[GET /]", "response:strict-transport-security: nginx max-age=31536000; includeSubDomains, gateway (none)")),
+    FaultRun("lose-forwarded-proto", ("-m", "headers", "-k", "grafana"),
+             ("grafana[GET /]", "request:x-forwarded-proto: nginx https, gateway (none)")),
+]
+
+
+def run_checks(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_migration", "-p", "no:cacheprovider", "-q", "-rf", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def fault_results() -> dict[str, subprocess.CompletedProcess[str]]:
+    def one(run: FaultRun) -> subprocess.CompletedProcess[str]:
+        return run_checks("--manifests", str(CORRECTED), "--fault", run.fault, *run.selection)
+
+    # The fault runs mostly wait on slow probes: run a few at once.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip([r.fault for r in FAULT_RUNS], pool.map(one, FAULT_RUNS), strict=True))
+
+
+@pytest.mark.parametrize("run", FAULT_RUNS, ids=[r.fault for r in FAULT_RUNS])
+def test_seeded_fault_fails_its_check(fault_results: dict[str, subprocess.CompletedProcess[str]], run: FaultRun) -> None:
+    result = fault_results[run.fault]
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    for fragment in run.expected:
+        assert fragment in output, f"{run.fault}: {fragment!r} not in output:\n{output[-3000:]}"
+
+
+def test_corrected_configuration_passes_every_check() -> None:
+    result = run_checks("--manifests", str(CORRECTED))
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_plan_as_written_fails_where_the_plan_is_wrong() -> None:
+    result = run_checks("--manifests", str(METALKUBE), "-m", "wave2 and not timeouts and not sse")
+    assert result.returncode == 1
+    failed = {line.split(" - ")[0] for line in result.stdout.splitlines() if line.startswith("FAILED")}
+    assert failed == {
+        "FAILED tests_migration/test_headers.py::test_headers[llm-gateway[GET /]]",
+        "FAILED tests_migration/test_headers.py::test_headers[qdrant[GET /]]",
+        "FAILED tests_migration/test_redirects.py::test_redirects[llm-gateway[http GET /cutover-redirect?q=1]]",
+        "FAILED tests_migration/test_redirects.py::test_redirects[qdrant[http GET /cutover-redirect?q=1]]",
+        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[denied outside]]",
+        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[denied outside spoofing XFF]]",
+    }
+    assert "request:x-real-ip: nginx 127.0.10.5, gateway (none)" in result.stdout
+
+
+def test_wave_selection_runs_only_that_wave() -> None:
+    result = run_checks("--manifests", str(CORRECTED), "-m", "wave2", "--collect-only")
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    assert ids and all("[llm-gateway[" in line or "[qdrant[" in line for line in ids)
+    assert any("test_sse.py::test_sse[llm-gateway[sse long 18s]]" in line for line in ids)
