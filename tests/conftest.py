@@ -56,7 +56,9 @@ def start_lab() -> Iterator[Callable[..., RunningLab]]:
         if key not in started:
             state = Path(tempfile.mkdtemp(prefix="cutover-test-lab-"))
             directories.append(state)
-            lab = Lab(LabOptions(manifests=manifests, state_dir=state, profile=profile, faults=list(faults), detach=False))
+            lab = Lab(
+                LabOptions(manifests=manifests, state_dir=state, profile=profile, faults=list(faults), detach=False)
+            )
             targets = parse_targets(lab.prepare())
             lab.start()
             started[key] = RunningLab(lab, targets)

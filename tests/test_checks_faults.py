@@ -21,36 +21,88 @@ class FaultRun:
 
 
 FAULT_RUNS = [
-    FaultRun("no-llm-timeouts", ("-m", "timeouts", "-k", "llm-gateway"),
-             ("llm-gateway[slow 20s]", "result: nginx 200 after 2", "gateway 504 after 15", "the classic 15 s regression")),
-    FaultRun("sse-buffering", ("-m", "sse", "-k", "long"),
-             ("llm-gateway[sse long 18s]", "arrival of event 1", "buffering")),
-    FaultRun("short-llm-timeout", ("-m", "sse", "-k", "long"),
-             ("llm-gateway[sse long 18s]", "completion: nginx 18 events + [DONE]", "cut off after")),
-    FaultRun("prefix-as-exact", ("-m", "paths", "-k", "mlflow"),
-             ("mlflow[GET /api/sub]", "status: nginx 200, gateway 404", "backend: nginx mlflow/mlflow, gateway (none)")),
-    FaultRun("no-redirect-route", ("-m", "redirects", "-k", "grafana"),
-             ("grafana[http GET /cutover-redirect?q=1]", "status: nginx 308, gateway 200", "the Gateway serves plain HTTP")),
-    FaultRun("allow-every-client", ("-m", "source_ip",),
-             ("qdrant[denied outside]", "gateway denies outside: nginx denied (403), gateway 200 from inference/qdrant",
-              "qdrant[denied outside spoofing XFF]")),
-    FaultRun("no-backend-tls-policy", ("-m", "backend_tls",),
-             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503")),
-    FaultRun("backend-tls-unsupported", ("-m", "backend_tls",),
-             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503")),
-    FaultRun("wrong-backend-ca", ("-m", "backend_tls",),
-             ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503", "upstream connect error")),
-    FaultRun("lose-hsts", ("-m", "headers", "-k", "grafana"),
-             ("grafana[GET /]", "response:strict-transport-security: nginx max-age=31536000; includeSubDomains, gateway (none)")),
-    FaultRun("lose-forwarded-proto", ("-m", "headers", "-k", "grafana"),
-             ("grafana[GET /]", "request:x-forwarded-proto: nginx https, gateway (none)")),
+    FaultRun(
+        "no-llm-timeouts",
+        ("-m", "timeouts", "-k", "llm-gateway"),
+        ("llm-gateway[slow 20s]", "result: nginx 200 after 2", "gateway 504 after 15", "the classic 15 s regression"),
+    ),
+    FaultRun(
+        "sse-buffering", ("-m", "sse", "-k", "long"), ("llm-gateway[sse long 18s]", "arrival of event 1", "buffering")
+    ),
+    FaultRun(
+        "short-llm-timeout",
+        ("-m", "sse", "-k", "long"),
+        ("llm-gateway[sse long 18s]", "completion: nginx 18 events + [DONE]", "cut off after"),
+    ),
+    FaultRun(
+        "prefix-as-exact",
+        ("-m", "paths", "-k", "mlflow"),
+        ("mlflow[GET /api/sub]", "status: nginx 200, gateway 404", "backend: nginx mlflow/mlflow, gateway (none)"),
+    ),
+    FaultRun(
+        "no-redirect-route",
+        ("-m", "redirects", "-k", "grafana"),
+        ("grafana[http GET /cutover-redirect?q=1]", "status: nginx 308, gateway 200", "the Gateway serves plain HTTP"),
+    ),
+    FaultRun(
+        "allow-every-client",
+        (
+            "-m",
+            "source_ip",
+        ),
+        (
+            "qdrant[denied outside]",
+            "gateway denies outside: nginx denied (403), gateway 200 from inference/qdrant",
+            "qdrant[denied outside spoofing XFF]",
+        ),
+    ),
+    FaultRun(
+        "no-backend-tls-policy",
+        (
+            "-m",
+            "backend_tls",
+        ),
+        ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503"),
+    ),
+    FaultRun(
+        "backend-tls-unsupported",
+        (
+            "-m",
+            "backend_tls",
+        ),
+        ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503"),
+    ),
+    FaultRun(
+        "wrong-backend-ca",
+        (
+            "-m",
+            "backend_tls",
+        ),
+        ("argocd[option A (BackendTLSPolicy)]", "status: nginx 200, gateway 503", "upstream connect error"),
+    ),
+    FaultRun(
+        "lose-hsts",
+        ("-m", "headers", "-k", "grafana"),
+        (
+            "grafana[GET /]",
+            "response:strict-transport-security: nginx max-age=31536000; includeSubDomains, gateway (none)",
+        ),
+    ),
+    FaultRun(
+        "lose-forwarded-proto",
+        ("-m", "headers", "-k", "grafana"),
+        ("grafana[GET /]", "request:x-forwarded-proto: nginx https, gateway (none)"),
+    ),
 ]
 
 
 def run_checks(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests_migration", "-p", "no:cacheprovider", "-q", "-rf", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -65,7 +117,9 @@ def fault_results() -> dict[str, subprocess.CompletedProcess[str]]:
 
 
 @pytest.mark.parametrize("run", FAULT_RUNS, ids=[r.fault for r in FAULT_RUNS])
-def test_seeded_fault_fails_its_check(fault_results: dict[str, subprocess.CompletedProcess[str]], run: FaultRun) -> None:
+def test_seeded_fault_fails_its_check(
+    fault_results: dict[str, subprocess.CompletedProcess[str]], run: FaultRun
+) -> None:
     result = fault_results[run.fault]
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]

@@ -131,7 +131,9 @@ def test_busy_port(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("tool", ["nginx", "envoy"])
 def test_tool_not_installed(tmp_path: Path, tool: str) -> None:
-    result = run("lab", "up", "--state", str(tmp_path / "state"), env={f"CUTOVER_{tool.upper()}": "/nonexistent/" + tool})
+    result = run(
+        "lab", "up", "--state", str(tmp_path / "state"), env={f"CUTOVER_{tool.upper()}": "/nonexistent/" + tool}
+    )
     assert result.returncode == 2
     assert f"{tool} is not installed" in result.stderr
     assert processes_mentioning(str(tmp_path / "state")) == []
@@ -166,8 +168,20 @@ def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
     """Ctrl-C during `pytest -m wave2` leaves no lab process behind."""
     state = tmp_path / "lab"
     run_checks = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests_migration", "-m", "wave2 and timeouts", "--lab-state", str(state), "-q"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests_migration",
+            "-m",
+            "wave2 and timeouts",
+            "--lab-state",
+            str(state),
+            "-q",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(processes_mentioning(str(state))) < 3:

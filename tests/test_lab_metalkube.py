@@ -152,11 +152,20 @@ def test_wrong_ca_is_refused_by_the_gateway(start_lab: Callable[..., RunningLab]
 def test_targets_follow_the_plan_complexity_rule(metalkube_lab: RunningLab) -> None:
     by_name = {s.name: s for s in metalkube_lab.targets.services}
     assert {n: s.complexity for n, s in by_name.items()} == {
-        "grafana": "LOW", "mlflow": "LOW", "ml-serving": "LOW",
-        "llm-gateway": "MEDIUM", "qdrant": "MEDIUM", "argocd": "HIGH",
+        "grafana": "LOW",
+        "mlflow": "LOW",
+        "ml-serving": "LOW",
+        "llm-gateway": "MEDIUM",
+        "qdrant": "MEDIUM",
+        "argocd": "HIGH",
     }
     assert {n: s.wave for n, s in by_name.items()} == {
-        "grafana": 1, "mlflow": 1, "ml-serving": 1, "llm-gateway": 2, "qdrant": 2, "argocd": 3,
+        "grafana": 1,
+        "mlflow": 1,
+        "ml-serving": 1,
+        "llm-gateway": 2,
+        "qdrant": 2,
+        "argocd": 3,
     }
     assert by_name["qdrant"].source_ip == {"allowed": ["office"], "denied": ["outside"]}
     assert "sse" in by_name["llm-gateway"].checks

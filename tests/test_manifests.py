@@ -13,7 +13,14 @@ from tests.conftest import CORRECTED, METALKUBE
 
 def test_full_fixture_loads_every_object() -> None:
     manifests = load_manifests(METALKUBE)
-    assert [i.name for i in manifests.ingresses] == ["grafana", "mlflow", "ml-serving", "llm-gateway", "qdrant", "argocd"]
+    assert [i.name for i in manifests.ingresses] == [
+        "grafana",
+        "mlflow",
+        "ml-serving",
+        "llm-gateway",
+        "qdrant",
+        "argocd",
+    ]
     assert len(manifests.http_routes) == 6
     assert [g.name for g in manifests.gateways] == ["metalkube-gateway"]
     assert manifests.backend_tls_policies[0].api_version == "gateway.networking.k8s.io/v1alpha3"
@@ -29,7 +36,7 @@ def test_corrected_fixture_has_the_redirect_route() -> None:
 
 
 def test_empty_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="holds no .yaml"):
+    with pytest.raises(InputError, match=r"holds no \.yaml"):
         load_manifests(tmp_path)
 
 

@@ -422,8 +422,8 @@ class Lab:
                 if time.monotonic() > deadline:
                     raise LabError(f"the backend for Service {backend.namespace}/{backend.name} did not start in time")
                 time.sleep(0.05)
-        for port in (layout.nginx_http_port, layout.nginx_https_port):
-            self._wait(nginx, port, deadline)
+        for nginx_port in (layout.nginx_http_port, layout.nginx_https_port):
+            self._wait(nginx, nginx_port, deadline)
         self._wait_envoy(envoy, deadline)
 
     def _died(self, process: ManagedProcess, what: str) -> LabError:
@@ -572,7 +572,8 @@ class Lab:
             for item in raw.split(","):
                 with contextlib.suppress(ValueError):
                     networks.append(ipaddress.ip_network(item.strip(), strict=False))
-            allowed, denied = [], []
+            allowed: list[str] = []
+            denied: list[str] = []
             for vp_name, vp in vantage.items():
                 address = ipaddress.ip_address(vp["address"])
                 (allowed if any(address in n for n in networks) else denied).append(vp_name)

@@ -109,7 +109,7 @@ def stream_events(
                 result.headers = {k.lower(): v for k, v in response.headers.items()}
                 result.content_type = response.headers.get("content-type", "")
                 stamped = _Timestamped(response.iter_raw(), started, result)
-                for event in sseclient.SSEClient(stamped).events():
+                for event in sseclient.SSEClient(iter(stamped)).events():
                     if event.data == "[DONE]":
                         result.done = True
                         break

@@ -1,0 +1,74 @@
+"""The targets loader: empty, partial and full files, and errors naming the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cutover.errors import InputError
+from cutover.targets import load_targets, parse_targets
+from tests.conftest import ROOT
+
+MINIMAL = {
+    "endpoints": {"nginx": {"address": "127.0.0.1"}, "gateway": {"address": "127.0.0.2"}},
+    "services": [{"name": "web", "host": "web.example"}],
+}
+
+
+def test_full_example_parses() -> None:
+    targets = load_targets(ROOT / "fixtures" / "targets" / "staging.example.yaml")
+    assert [s.name for s in targets.services] == ["grafana", "llm-gateway", "qdrant", "argocd"]
+    assert targets.nginx.https_port == 443
+    assert targets.services[2].source_ip == {"allowed": ["office"], "denied": ["outside"]}
+    assert targets.waivers[0].expires == dt.date(2027, 1, 31)
+    assert targets.waves == [1, 2, 3]
+
+
+def test_partial_file_gets_defaults() -> None:
+    targets = parse_targets(MINIMAL)
+    service = targets.services[0]
+    assert (service.wave, service.checks, targets.nginx.http_port) == (1, ["paths"], 80)
+    assert targets.default_vantage_point is None
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({}, "endpoints"),
+        ({**MINIMAL, "services": None}, "services"),
+        ({**MINIMAL, "services": [{"name": "web"}]}, "services[web].host"),
+        ({**MINIMAL, "services": [{"name": "web", "host": "h", "checks": ["speed"]}]}, "services[web].checks"),
+        ({**MINIMAL, "services": [{"name": "web", "host": "h", "source_ip": {"allowed": ["lab"]}}]},
+         "services[web].source_ip.allowed"),
+        ({**MINIMAL, "services": [{"name": "web", "host": "h", "expected_differences": [{"probe": "*"}]}]},
+         "services[web].expected_differences[0].reason"),
+        ({**MINIMAL, "waivers": [{"check": "paths", "service": "web", "expires": "soon"}]}, "waivers[0].expires"),
+        ({**MINIMAL, "endpoints": {"nginx": {"address": "a", "http_port": 0}, "gateway": {"address": "b"}}},
+         "endpoints.nginx.http_port"),
+    ],
+)
+def test_errors_name_the_field(document: dict[str, object], field: str) -> None:
+    with pytest.raises(InputError) as error:
+        parse_targets(document, "t.yaml")
+    assert f"t.yaml: targets: {field}" in str(error.value)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(InputError, match="must be a mapping|is missing"):
+        load_targets(path)
+
+
+def test_waiver_validity() -> None:
+    document = {**MINIMAL, "waivers": [
+        {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2026-01-01"},
+        {"check": "paths", "service": "web", "owner": "a", "reason": "", "expires": "2099-01-01"},
+        {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2099-01-01"},
+    ]}
+    waivers = parse_targets(yaml.safe_load(yaml.safe_dump(document))).waivers
+    today = dt.date(2026, 11, 26)
+    assert [w.problem(today) for w in waivers] == ["expired on 2026-01-01", "has no reason", None]
