@@ -41,13 +41,19 @@ def test_partial_file_gets_defaults() -> None:
         ({**MINIMAL, "services": None}, "services"),
         ({**MINIMAL, "services": [{"name": "web"}]}, "services[web].host"),
         ({**MINIMAL, "services": [{"name": "web", "host": "h", "checks": ["speed"]}]}, "services[web].checks"),
-        ({**MINIMAL, "services": [{"name": "web", "host": "h", "source_ip": {"allowed": ["lab"]}}]},
-         "services[web].source_ip.allowed"),
-        ({**MINIMAL, "services": [{"name": "web", "host": "h", "expected_differences": [{"probe": "*"}]}]},
-         "services[web].expected_differences[0].reason"),
+        (
+            {**MINIMAL, "services": [{"name": "web", "host": "h", "source_ip": {"allowed": ["lab"]}}]},
+            "services[web].source_ip.allowed",
+        ),
+        (
+            {**MINIMAL, "services": [{"name": "web", "host": "h", "expected_differences": [{"probe": "*"}]}]},
+            "services[web].expected_differences[0].reason",
+        ),
         ({**MINIMAL, "waivers": [{"check": "paths", "service": "web", "expires": "soon"}]}, "waivers[0].expires"),
-        ({**MINIMAL, "endpoints": {"nginx": {"address": "a", "http_port": 0}, "gateway": {"address": "b"}}},
-         "endpoints.nginx.http_port"),
+        (
+            {**MINIMAL, "endpoints": {"nginx": {"address": "a", "http_port": 0}, "gateway": {"address": "b"}}},
+            "endpoints.nginx.http_port",
+        ),
     ],
 )
 def test_errors_name_the_field(document: dict[str, object], field: str) -> None:
@@ -59,16 +65,19 @@ def test_errors_name_the_field(document: dict[str, object], field: str) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    with pytest.raises(InputError, match="must be a mapping|is missing"):
+    with pytest.raises(InputError, match=r"must be a mapping|is missing"):
         load_targets(path)
 
 
 def test_waiver_validity() -> None:
-    document = {**MINIMAL, "waivers": [
-        {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2026-01-01"},
-        {"check": "paths", "service": "web", "owner": "a", "reason": "", "expires": "2099-01-01"},
-        {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2099-01-01"},
-    ]}
+    document = {
+        **MINIMAL,
+        "waivers": [
+            {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2026-01-01"},
+            {"check": "paths", "service": "web", "owner": "a", "reason": "", "expires": "2099-01-01"},
+            {"check": "paths", "service": "web", "owner": "a", "reason": "r", "expires": "2099-01-01"},
+        ],
+    }
     waivers = parse_targets(yaml.safe_load(yaml.safe_dump(document))).waivers
     today = dt.date(2026, 11, 26)
     assert [w.problem(today) for w in waivers] == ["expired on 2026-01-01", "has no reason", None]

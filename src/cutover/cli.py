@@ -13,6 +13,7 @@ from cutover.lab import PROFILES, Lab, LabOptions, LabState
 from cutover.lab.faults import FAULTS
 from cutover.lab.process import alive
 from cutover.paths import default_manifests, default_state_dir
+from cutover.report import render_reports
 
 __all__ = ["main"]
 
@@ -37,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
         lab_commands.add_parser("down", help="stop every lab process, by pid"),
     ):
         sub.add_argument("--state", type=Path, default=None, help="state directory (default: ./.lab)")
+    report = commands.add_parser("report", help="re-render the go/no-go page from one or more summary.json files")
+    report.add_argument("summaries", nargs="+", type=Path, metavar="SUMMARY.json")
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("reports/merged/go-no-go.html"),
+        help="the HTML file to write (default: reports/merged/go-no-go.html)",
+    )
     lab_commands.add_parser("profiles", help="list the gateway profiles")
     lab_commands.add_parser("faults", help="list the seeded faults")
     return parser
@@ -94,9 +104,18 @@ def _lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    output, verdict = render_reports(list(args.summaries), args.output)
+    print(f"{verdict}: {output}")
+    return 0 if verdict == "GO" else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "report":
+            return _report(args)
         if args.command == "lab":
             if args.lab_command == "up":
                 return _lab_up(args)

@@ -7,6 +7,7 @@ taking `cutover_case` and `cutover_check`; everything else lives in the package.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import shutil
 import tempfile
 import warnings
@@ -16,14 +17,18 @@ from typing import Any
 
 import pytest
 
+from cutover import __version__
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
 from cutover.errors import CutoverError
 from cutover.lab import PROFILES, Lab, LabOptions
 from cutover.lab.faults import FAULTS
 from cutover.paths import default_manifests
+from cutover.report import CheckResult, check_extra, decide, fragments, redact
+from cutover.report.summary import check_ticket, refresh_latest, run_directory, write_summary
+from cutover.report.verdict import waiver_for
 from cutover.targets import Targets, load_targets, parse_targets
 
-__all__ = ["CutoverPlugin", "CutoverWarning"]
+__all__ = ["CutoverPlugin", "CutoverWarning", "GoNoGoReport"]
 
 WAVE_MARKERS = range(1, 10)
 CHECK_MARKERS = {
@@ -58,11 +63,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a lab fault")
     group.addoption("--lab-state", default=None, help="the lab's state directory (default: a temporary one)")
     group.addoption("--attempts", type=int, default=None, help="consecutive agreeing attempts before judging")
+    group.addoption("--ticket", default=None, help="change ticket id (e.g. CHG-1234), shown in the report")
+    group.addoption("--change-note", default=None, help="one line about the change, shown in the report")
+    group.addoption("--report-dir", default=None, help="where go/no-go reports go (default: reports/)")
+    group.addoption("--go-report", action="store_true", default=None, help="write the go/no-go report")
+    group.addoption("--no-go-report", action="store_false", dest="go_report", help="do not write it")
     parser.addini("cutover_targets", "targets YAML used when --targets is not given", default="")
     parser.addini("cutover_manifests", "manifests directory for the embedded lab", default="")
     parser.addini("cutover_attempts", "consecutive agreeing attempts before judging", default="3")
+    parser.addini("cutover_report_dir", "where go/no-go reports go", default="reports")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for wave in WAVE_MARKERS:
         config.addinivalue_line("markers", f"wave{wave}: checks of services migrating in wave {wave}")
@@ -70,6 +82,22 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     if not config.pluginmanager.has_plugin("cutover-session"):
         config.pluginmanager.register(CutoverPlugin(config), "cutover-session")
+    if _wants_report(config) and not hasattr(config, "workerinput"):
+        try:
+            reporter = GoNoGoReport(config, _plugin(config))
+        except CutoverError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.pluginmanager.register(reporter, "cutover-report")
+
+
+def _wants_report(config: pytest.Config) -> bool:
+    """The report is written for runs of the migration checks, or when asked for."""
+    explicit = config.getoption("go_report", None)
+    if explicit is not None:
+        return bool(explicit)
+    if config.option.collectonly:
+        return False
+    return any("tests_migration" in Path(str(arg).split("::")[0]).resolve().parts for arg in config.args)
 
 
 class CutoverPlugin:
@@ -190,16 +218,13 @@ class CutoverPlugin:
         return case.run(self.context())
 
     def record(self, nodeid: str, case: Case, outcome: Outcome | None, skipped: str | None = None) -> None:
+        redact_names = self.targets.redact_headers
         self.records[nodeid] = {
-            "id": case.id,
-            "service": case.service.name,
-            "wave": case.service.wave,
-            "kind": case.info.kind,
-            "probe": case.probe,
-            "skipped": skipped,
-            "differences": [d.to_dict() for d in outcome.differences] if outcome else [],
-            "evidence": outcome.evidence if outcome else {},
+            "differences": redact([d.to_dict() for d in outcome.differences], redact_names) if outcome else [],
+            "evidence": redact(outcome.evidence, redact_names) if outcome else {},
             "attempts": outcome.attempts if outcome else 0,
+            "duration": round(outcome.duration, 3) if outcome else 0.0,
+            "warnings": [f"{case.id}: {d.line()}" for d in outcome.warnings] if outcome else [],
         }
 
 
@@ -256,7 +281,215 @@ def cutover_check(request: pytest.FixtureRequest, cutover_lab: Lab | None) -> An
         for difference in outcome.warnings:
             warnings.warn(CutoverWarning(f"{case.id}: {difference.line()}"), stacklevel=1)
         if outcome.failures:
+            plugin.records[request.node.nodeid]["parity_failed"] = True
             raise ParityFailure(case, outcome)
         return outcome
 
     return check
+
+
+class GoNoGoReport:
+    """Collects every check's result and writes the verdict: summary.json, junit.xml and
+    the self-contained go-no-go.html (pytest-html 4, with the verdict added through its hooks)."""
+
+    def __init__(self, config: pytest.Config, session_plugin: CutoverPlugin) -> None:
+        self.config = config
+        self.session_plugin = session_plugin
+        self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.ticket = check_ticket(config.getoption("--ticket"))
+        self.change_note = config.getoption("--change-note")
+        reports = config.getoption("--report-dir") or config.getini("cutover_report_dir") or "reports"
+        self.reports = Path(str(reports))
+        if not self.reports.is_absolute():
+            self.reports = Path(str(config.rootpath)) / self.reports
+        self.directory = run_directory(self.reports, self.started, self.ticket)
+        if not config.option.htmlpath:
+            config.option.htmlpath = str(self.directory / "go-no-go.html")
+            config.option.self_contained_html = True
+        if not getattr(config.option, "xmlpath", None):
+            config.option.xmlpath = str(self.directory / "junit.xml")
+        self.cases: dict[str, Case] = {}
+        self.selected: list[str] = []
+        self.results: dict[str, CheckResult] = {}
+        self.others: dict[str, CheckResult] = {}
+        self.summary: dict[str, Any] | None = None
+        self.latest: Path | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            case = _case_of(item)
+            if case is not None:
+                self.cases[item.nodeid] = case
+        self.selected = [item.nodeid for item in items]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.results[report.nodeid] = self._result(report)
+        elif report.when == "teardown" and report.failed and report.nodeid in self.results:
+            self.results[report.nodeid].outcome = "error"
+            self.results[report.nodeid].message = _first_lines(report.longreprtext)
+
+    def _result(self, report: pytest.TestReport) -> CheckResult:
+        case = self.cases.get(report.nodeid)
+        record = self.session_plugin.records.get(report.nodeid, {})
+        if case is None:
+            outcome = "passed" if report.passed else "n/a" if report.skipped else "error"
+            return CheckResult(
+                report.nodeid,
+                "-",
+                None,
+                "other",
+                outcome,
+                _first_lines(report.longreprtext),
+                nodeid=report.nodeid,
+                duration=report.duration,
+            )
+        result = CheckResult(
+            id=case.id,
+            service=case.service.name,
+            wave=case.service.wave,
+            kind=case.info.kind,
+            outcome="passed",
+            probe=case.probe,
+            nodeid=report.nodeid,
+            duration=float(record.get("duration") or report.duration),
+            differences=record.get("differences") or [],
+            evidence=record.get("evidence") or {},
+            warnings=record.get("warnings") or [],
+        )
+        if report.skipped:
+            result.outcome = case.skip_kind or "not run"
+            result.message = case.skip_reason or _skip_reason(report)
+        elif report.failed:
+            # A parity failure is a finding; anything else (a crash, a fixture error) is an error.
+            result.outcome = "failed" if record.get("parity_failed") and report.when == "call" else "error"
+            result.message = _first_lines(report.longreprtext)
+            today = self.started.date()
+            waiver, refused = waiver_for(self.session_plugin.targets.waivers, case.info.kind, case.service.name, today)
+            if waiver is not None and result.outcome == "failed":
+                result.outcome = "waived"
+                result.waiver = {"owner": waiver.owner, "reason": waiver.reason, "expires": str(waiver.expires)}
+            elif refused:
+                result.message += "\n" + "; ".join(refused)
+        return result
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if report.when != "call" and not (report.when == "setup" and report.skipped):
+            return
+        case = self.cases.get(item.nodeid)
+        record = self.session_plugin.records.get(item.nodeid)
+        if case is None or not record or not (record.get("evidence") or record.get("differences")):
+            return
+        try:
+            from pytest_html import extras
+        except ImportError:  # pragma: no cover - pytest-html is a dependency
+            return
+        shown = {"id": case.id, "kind": case.info.kind, "outcome": report.outcome, **record}
+        report.extras = [*getattr(report, "extras", []), extras.html(check_extra(shown))]
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        results = [self.results[n] for n in self.selected if n in self.results]
+        verdict = decide(results)
+        targets = self.session_plugin._targets
+        source = targets.source if targets else {}
+        if source.get("kind") == "lab":
+            environment = f"embedded lab, profile {source.get('profile')}, manifests {source.get('manifests')}" + (
+                f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
+            )
+        elif targets is not None:
+            environment = f"targets {targets.path}" + (f" ({source.get('context')})" if source.get("context") else "")
+        else:
+            environment = "-"
+        checks = [r for r in results if r.kind != "other"]
+        waivers = []
+        if targets is not None:
+            for waiver in targets.waivers:
+                problem = waiver.problem(self.started.date())
+                waivers.append(
+                    {
+                        "check": waiver.check,
+                        "service": waiver.service,
+                        "owner": waiver.owner,
+                        "reason": waiver.reason,
+                        "expires": str(waiver.expires),
+                        "status": "valid" if problem is None else f"refused: {problem}",
+                    }
+                )
+        self.summary = {
+            "verdict": verdict.label,
+            "reason": verdict.reason,
+            "counts": verdict.counts,
+            "ticket": self.ticket,
+            "change_note": self.change_note,
+            "waves": sorted({r.wave for r in checks if r.wave is not None}),
+            "services": list(dict.fromkeys(r.service for r in checks)),
+            "selection": " ".join(
+                part
+                for part in (
+                    f"-m {session.config.option.markexpr}" if session.config.option.markexpr else "",
+                    f"-k {session.config.option.keyword}" if session.config.option.keyword else "",
+                )
+                if part
+            )
+            or "all",
+            "targets": str(targets.path) if targets and targets.path else None,
+            "environment": environment,
+            "lab_profile": source.get("profile"),
+            "cluster_context": source.get("context"),
+            "endpoints": {
+                name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
+                for name, e in (targets.endpoints.items() if targets else [])
+            },
+            "started": self.started.isoformat(),
+            "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "suite_version": __version__,
+            "checks": [r.to_dict() for r in results],
+            "waivers": waivers,
+            "warnings": [w for r in results for w in r.warnings],
+            "notes": list(targets.notes) if targets else [],
+        }
+        write_summary(self.directory, self.summary)
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.OK if verdict.go else pytest.ExitCode.TESTS_FAILED
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "cutover go/no-go" + (f" - {self.ticket}" if self.ticket else "")
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        if self.summary is not None:
+            prefix.extend(fragments(self.summary))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.summary is None:
+            return
+        self.latest = refresh_latest(self.reports, self.directory)
+        terminalreporter.write_sep(
+            "=",
+            f"cutover: {self.summary['verdict']} - {self.summary['reason']}",
+            green=self.summary["verdict"] == "GO",
+            red=self.summary["verdict"] != "GO",
+        )
+        for name in ("go-no-go.html", "summary.json", "junit.xml"):
+            if (self.directory / name).exists():
+                terminalreporter.write_line(f"cutover report: {self.directory / name}")
+        terminalreporter.write_line(f"cutover latest: {self.latest}")
+
+
+def _first_lines(text: str, count: int = 12) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    parity = [line for line in lines if line.lstrip().startswith("E ")]
+    chosen = parity or lines[-count:]
+    return "\n".join(line.strip().removeprefix("E").strip() for line in chosen[:count])
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)

@@ -7,6 +7,7 @@ requests at both endpoints and returns an Outcome with side-by-side evidence.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ __all__ = [
     "ParityFailure",
     "ProbeContext",
     "converge",
+    "not_applicable",
+    "not_configured",
     "on_both",
     "side_summary",
 ]
@@ -88,6 +91,7 @@ class Outcome:
     evidence: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     converged: bool = True
+    duration: float = 0.0
 
     @property
     def failures(self) -> list[Difference]:
@@ -177,6 +181,7 @@ def side_summary(result: ProbeResult, extra_headers: tuple[str, ...] = ()) -> di
         "backend": result.backend,
         "backend_path": data.get("path") if data else None,
         "elapsed": round(result.elapsed, 3),
+        "body": result.body[:400].decode("utf-8", errors="replace"),
     }
 
 
@@ -190,6 +195,9 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     runner: Callable[[Case, ProbeContext], Outcome] | None = None
     skip_reason: str | None = None
+    # "n/a": the service has nothing this check covers; "not run": it should, but the
+    # target lacks the settings to run it (that blocks GO).
+    skip_kind: str | None = None
 
     @property
     def id(self) -> str:
@@ -204,7 +212,9 @@ class Case:
 
     def run(self, context: ProbeContext) -> Outcome:
         assert self.runner is not None, "a skipped case has nothing to run"
+        started = time.monotonic()
         outcome = self.runner(self, context)
+        outcome.duration = time.monotonic() - started
         for difference in outcome.differences:
             if difference.expected is None:
                 reviewed = self.service.expected(self.info.kind, self.probe, difference.field)
@@ -214,4 +224,14 @@ class Case:
 
 
 def not_applicable(info: CheckInfo, service: ServiceTarget, reason: str) -> Case:
-    return Case(info, service, "n/a", skip_reason=f"Skipping {info.kind} for {service.name}: {reason}")
+    return Case(info, service, "n/a", skip_reason=f"Skipping {info.kind} for {service.name}: {reason}", skip_kind="n/a")
+
+
+def not_configured(info: CheckInfo, service: ServiceTarget, reason: str) -> Case:
+    return Case(
+        info,
+        service,
+        "not configured",
+        skip_reason=f"Not running {info.kind} for {service.name}: {reason}",
+        skip_kind="not run",
+    )

@@ -94,12 +94,15 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         if gateway.status != nginx.status:
             differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind))
         evidence: dict[str, Any] = {
-            "nginx": {"status": nginx.status, "response": nginx.headers, "upstream": (nginx.json or {}).get("headers")},
-            "gateway": {
-                "status": gateway.status,
-                "response": gateway.headers,
-                "upstream": (gateway.json or {}).get("headers"),
-            },
+            side: {
+                "status": result.status,
+                "response": result.headers,
+                "upstream": (result.json or {}).get("headers"),
+                "body": result.body[:400].decode("utf-8", errors="replace"),
+            }
+            for side, result in (("nginx", nginx), ("gateway", gateway))
+        }
+        evidence |= {
             "noise": sorted(noisy),
         }
         return Outcome(differences=differences, evidence=evidence)

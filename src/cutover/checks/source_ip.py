@@ -13,6 +13,7 @@ from cutover.checks.base import (
     ProbeContext,
     converge,
     not_applicable,
+    not_configured,
     on_both,
     side_summary,
 )
@@ -54,8 +55,11 @@ def cases(targets: Targets) -> list[Case]:
     for service in targets.services:
         allowed = [str(v) for v in service.source_ip.get("allowed") or []]
         denied = [str(v) for v in service.source_ip.get("denied") or []]
-        if "source_ip" not in service.checks or not (allowed or denied):
+        if "source_ip" not in service.checks:
             result.append(not_applicable(INFO, service, "the target declares no allowlist"))
+            continue
+        if not (allowed or denied):
+            result.append(not_configured(INFO, service, "source_ip is listed but no allowed/denied vantage points"))
             continue
         for vantage in allowed:
             result.append(Case(INFO, service, f"allowed {vantage}", {"vantage": vantage, "expect": "allowed"}, _run))

@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_applicable, on_both
+from cutover.checks.base import (
+    Case,
+    CheckInfo,
+    Difference,
+    Outcome,
+    ProbeContext,
+    not_applicable,
+    not_configured,
+    on_both,
+)
 from cutover.probe.stream import StreamResult, stream_events
 from cutover.targets import Targets
 
@@ -42,8 +51,11 @@ def cases(targets: Targets) -> list[Case]:
     result: list[Case] = []
     for service in targets.services:
         streams = service.sse.get("streams") or []
-        if "sse" not in service.checks or not streams:
+        if "sse" not in service.checks:
             result.append(not_applicable(INFO, service, "the target declares no SSE route"))
+            continue
+        if not streams:
+            result.append(not_configured(INFO, service, "sse is listed but the target sets no sse.streams"))
             continue
         for stream in streams:
             label = str(stream.get("name") or f"{stream.get('events', 5)} events")

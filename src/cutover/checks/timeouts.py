@@ -10,6 +10,7 @@ from cutover.checks.base import (
     Outcome,
     ProbeContext,
     not_applicable,
+    not_configured,
     on_both,
     side_summary,
 )
@@ -48,7 +49,7 @@ def cases(targets: Targets) -> list[Case]:
         delay = float(service.timeouts.get("slow_request_seconds", 20))
         if delay <= ENVOY_DEFAULT_ROUTE_TIMEOUT or delay >= read_timeout:
             result.append(
-                not_applicable(
+                not_configured(
                     INFO,
                     service,
                     f"no delay fits between 15 s and nginx's read timeout of {read_timeout:g} s (asked: {delay:g} s)",

@@ -15,7 +15,8 @@ Endpoints (any method):
 * path ending in ``/sse`` or query ``stream=true|1``: an event stream, see ``_SSEParams``.
 * path ending in ``/status/<code>`` or query ``status=<code>``: that status with the JSON body.
 * anything else: 200 with the JSON body. Query ``delay=<s>`` (capped at 600) sleeps first,
-  ``echo_header=<Name>:<value>`` (repeatable) adds response headers.
+  ``echo_header=<Name>:<value>`` (repeatable) adds response headers; ``note=<text>`` is
+  echoed verbatim in the JSON body.
 
 Stdlib only, so it runs from any interpreter without the project's dependencies.
 """
@@ -352,6 +353,10 @@ class _ProbeHandler(BaseHTTPRequestHandler):
         delay = _float_param(params, "delay", 0.0, MAX_DELAY_SECONDS)
 
         payload = self._describe(raw_target, path, query, body_bytes)
+        note = _one_value(params, "note")
+        if note:
+            # Echoed verbatim into the body: how the report's escaping is tested.
+            payload["note"] = note
         if "delay" in params:
             time.sleep(delay)
             payload["delayed"] = delay

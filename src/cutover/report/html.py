@@ -1,0 +1,245 @@
+"""The go/no-go page: banner, scope, services x checks matrix, evidence side by side,
+inline SVG charts. Everything that came from a server is escaped here, once, on output."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["CSS", "check_extra", "fragments", "render_page", "sse_chart", "timeout_chart"]
+
+KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
+CELL = {"passed": "pass", "failed": "fail", "error": "fail", "waived": "waived", "n/a": "n.a.", "not run": "not run"}
+
+CSS = """
+.cutover { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d1d1f; }
+.cutover .banner { padding: 18px 22px; border-radius: 8px; color: #fff; margin: 8px 0 16px; }
+.cutover .banner.go { background: #1a7f37; } .cutover .banner.nogo { background: #c62828; }
+.cutover .banner h1 { margin: 0; font-size: 30px; letter-spacing: .5px; }
+.cutover .banner p { margin: 6px 0 0; font-size: 15px; }
+.cutover table.grid { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+.cutover table.grid th, .cutover table.grid td { border: 1px solid #ccc; padding: 4px 8px; text-align: left;
+  vertical-align: top; }
+.cutover td.pass { background: #dafbe1; } .cutover td.fail { background: #ffd7d5; }
+.cutover td.waived { background: #fff3c4; } .cutover td.na { background: #f2f2f2; color: #777; }
+.cutover td.notrun { background: #ffe0b2; }
+.cutover .evidence { border: 1px solid #ddd; border-left: 4px solid #c62828; padding: 8px 12px; margin: 10px 0;
+  page-break-inside: avoid; }
+.cutover .evidence.waived { border-left-color: #b58900; }
+.cutover .sides { display: flex; gap: 12px; flex-wrap: wrap; }
+.cutover .side { flex: 1 1 320px; background: #fafafa; padding: 6px 8px; font-size: 12px; }
+.cutover pre { white-space: pre-wrap; word-break: break-all; margin: 0; font-size: 12px; }
+.cutover dl.scope { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 14px; }
+.cutover dl.scope dt { font-weight: 600; }
+@media print { .cutover .banner { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .cutover td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+"""
+
+
+def e(value: Any) -> str:
+    """Escape anything for HTML text or attribute context."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _banner(summary: dict[str, Any]) -> str:
+    go = summary.get("verdict") == "GO"
+    ticket = f" &middot; {e(summary['ticket'])}" if summary.get("ticket") else ""
+    return (
+        f'<div class="banner {"go" if go else "nogo"}" id="cutover-verdict">'
+        f"<h1>{'GO' if go else 'NO-GO'}{ticket}</h1><p>{e(summary.get('reason'))}</p></div>"
+    )
+
+
+def _scope(summary: dict[str, Any]) -> str:
+    endpoints = summary.get("endpoints") or {}
+    rows = [
+        ("Ticket", summary.get("ticket") or "-"),
+        ("Change note", summary.get("change_note") or "-"),
+        ("Waves", ", ".join(str(w) for w in summary.get("waves") or []) or "-"),
+        ("Services", ", ".join(summary.get("services") or []) or "-"),
+        ("nginx endpoint", _endpoint(endpoints.get("nginx"))),
+        ("Gateway endpoint", _endpoint(endpoints.get("gateway"))),
+        ("Run against", summary.get("environment") or "-"),
+        ("Selection", summary.get("selection") or "-"),
+        ("Started / finished", f"{summary.get('started', '-')} / {summary.get('finished', '-')}"),
+        ("cutover", summary.get("suite_version", "-")),
+    ]
+    body = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
+    return f'<h2>Scope</h2><dl class="scope">{body}</dl>'
+
+
+def _endpoint(endpoint: dict[str, Any] | None) -> str:
+    if not endpoint:
+        return "-"
+    return f"{endpoint.get('address')} (http {endpoint.get('http_port')}, https {endpoint.get('https_port')})"
+
+
+def _matrix(checks: list[dict[str, Any]]) -> str:
+    services: list[str] = []
+    for check in checks:
+        if check["service"] not in services:
+            services.append(check["service"])
+    order = ["failed", "error", "not run", "waived", "passed", "n/a"]
+    head = "".join(f"<th>{e(kind)}</th>" for kind in KINDS)
+    rows = []
+    for service in services:
+        cells = []
+        for kind in KINDS:
+            outcomes = [c["outcome"] for c in checks if c["service"] == service and c["kind"] == kind]
+            if not outcomes:
+                cells.append('<td class="na">-</td>')
+                continue
+            worst = min(outcomes, key=order.index)
+            css = CELL[worst].replace(".", "").replace(" ", "")
+            count = f" ({outcomes.count(worst)}/{len(outcomes)})" if len(outcomes) > 1 and worst != "n/a" else ""
+            cells.append(f'<td class="{css}">{e(CELL[worst])}{e(count)}</td>')
+        rows.append(f"<tr><th>{e(service)}</th>{''.join(cells)}</tr>")
+    return f'<h2>Services &times; checks</h2><table class="grid" id="cutover-matrix"><tr><th>service</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _side(title: str, data: Any) -> str:
+    if not isinstance(data, dict):
+        return f'<div class="side"><b>{e(title)}</b><pre>{e(data)}</pre></div>'
+    lines = []
+    for key, value in data.items():
+        if key in ("arrivals", "heartbeats"):
+            continue
+        text = json.dumps(value, indent=1, sort_keys=True) if isinstance(value, dict | list) else value
+        lines.append(f"{key}: {text}")
+    return f'<div class="side"><b>{e(title)}</b><pre>{e(chr(10).join(lines))}</pre></div>'
+
+
+def _differences(differences: list[dict[str, Any]]) -> str:
+    if not differences:
+        return ""
+    rows = "".join(
+        f"<tr><td>{e(d.get('field'))}</td><td>{e(d.get('nginx'))}</td><td>{e(d.get('gateway'))}</td>"
+        f"<td>{e(d.get('severity'))}{' (expected: ' + e(d.get('expected')) + ')' if d.get('expected') else ''}</td>"
+        f"<td>{e(d.get('note'))}</td></tr>"
+        for d in differences
+    )
+    return (
+        '<table class="grid"><tr><th>field</th><th>nginx</th><th>gateway</th><th>severity</th><th>note</th></tr>'
+        f"{rows}</table>"
+    )
+
+
+def sse_chart(evidence: dict[str, Any]) -> str:
+    """Event arrival times through both sides on one time axis: buffering and cut-offs show."""
+    nginx, gateway = evidence.get("nginx") or {}, evidence.get("gateway") or {}
+    end = max([1.0, float(nginx.get("elapsed") or 0), float(gateway.get("elapsed") or 0)])
+    width, left, right = 640, 80, 20
+
+    def x(t: float) -> float:
+        return left + (width - left - right) * min(max(t, 0.0), end) / end
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="110" role="img" '
+        f'aria-label="SSE event arrival times"><rect width="{width}" height="110" fill="#fff"/>'
+    ]
+    for row, (label, side, colour) in enumerate((("nginx", nginx, "#1f6feb"), ("gateway", gateway, "#c62828"))):
+        y = 30 + row * 40
+        parts.append(f'<text x="4" y="{y + 4}" font-size="12">{label}</text>')
+        parts.append(f'<line x1="{left}" y1="{y}" x2="{width - right}" y2="{y}" stroke="#bbb"/>')
+        for t in side.get("heartbeats") or []:
+            parts.append(
+                f'<line x1="{x(float(t)):.1f}" y1="{y - 9}" x2="{x(float(t)):.1f}" y2="{y - 4}" stroke="#999"/>'
+            )
+        for t in side.get("arrivals") or []:
+            parts.append(f'<circle cx="{x(float(t)):.1f}" cy="{y}" r="4" fill="{colour}"/>')
+        done_at = float(side.get("elapsed") or 0)
+        mark = "[DONE]" if side.get("done") else "cut off"
+        parts.append(f'<text x="{min(x(done_at) + 4, width - 60):.1f}" y="{y + 16}" font-size="10">{e(mark)}</text>')
+    parts.append(f'<text x="{left}" y="104" font-size="10">0 s</text>')
+    parts.append(f'<text x="{width - right - 40}" y="104" font-size="10">{end:.1f} s</text></svg>')
+    return "".join(parts)
+
+
+def timeout_chart(evidence: dict[str, Any]) -> str:
+    """Each side's duration as a bar against the 15 s line."""
+    durations = evidence.get("durations") or {}
+    line = float(evidence.get("line") or 15.0)
+    end = max([line * 1.3, *(float(v) for v in durations.values())]) * 1.05
+    width, left = 640, 80
+    scale = (width - left - 20) / end
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="90" role="img" '
+        f'aria-label="request durations"><rect width="{width}" height="90" fill="#fff"/>'
+    ]
+    for row, side in enumerate(("nginx", "gateway")):
+        value = float(durations.get(side) or 0)
+        status = (evidence.get(side) or {}).get("status")
+        y = 12 + row * 30
+        colour = "#1a7f37" if status == 200 else "#c62828"
+        parts.append(f'<text x="4" y="{y + 13}" font-size="12">{side}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{value * scale:.1f}" height="18" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{left + value * scale + 4:.1f}" y="{y + 13}" font-size="11">'
+            f"{value:.1f} s &#8594; {e(status)}</text>"
+        )
+    lx = left + line * scale
+    parts.append(f'<line x1="{lx:.1f}" y1="4" x2="{lx:.1f}" y2="72" stroke="#555" stroke-dasharray="4 3"/>')
+    parts.append(f'<text x="{lx + 3:.1f}" y="84" font-size="10">{line:g} s (Envoy route default)</text></svg>')
+    return "".join(parts)
+
+
+def check_extra(check: dict[str, Any]) -> str:
+    """One check's evidence: both sides side by side, the differences, and its chart."""
+    evidence = check.get("evidence") or {}
+    chart = ""
+    if check.get("kind") == "sse" and evidence:
+        chart = sse_chart(evidence)
+    elif check.get("kind") == "timeouts" and evidence.get("durations"):
+        chart = timeout_chart(evidence)
+    waiver = check.get("waiver")
+    waiver_html = (
+        f"<p>Waived by {e(waiver.get('owner'))} until {e(waiver.get('expires'))}: {e(waiver.get('reason'))}</p>"
+        if waiver
+        else ""
+    )
+    message = f"<pre>{e(check.get('message'))}</pre>" if check.get("message") and not check.get("differences") else ""
+    return (
+        f'<div class="evidence {"waived" if check.get("outcome") == "waived" else ""}">'
+        f"<h3>{e(check.get('id'))} &middot; {e(check.get('kind'))} &middot; {e(check.get('outcome'))}</h3>"
+        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{chart}"
+        f'<div class="sides">{_side("nginx", evidence.get("nginx"))}{_side("gateway", evidence.get("gateway"))}</div>'
+        "</div>"
+    )
+
+
+def fragments(summary: dict[str, Any]) -> list[str]:
+    checks = summary.get("checks") or []
+    parts = [f"<style>{CSS}</style>", _banner(summary), _scope(summary), _matrix(checks)]
+    failing = [c for c in checks if c["outcome"] in ("failed", "error", "not run")]
+    if failing:
+        parts.append("<h2>Failures</h2>" + "".join(check_extra(c) for c in failing))
+    waived = [c for c in checks if c["outcome"] == "waived"]
+    if waived:
+        parts.append("<h2>Waived</h2>" + "".join(check_extra(c) for c in waived))
+    refused = [w for w in summary.get("waivers") or [] if w.get("status") != "valid"]
+    if refused:
+        items = "".join(f"<li>{e(w.get('check'))} / {e(w.get('service'))}: {e(w.get('status'))}</li>" for w in refused)
+        parts.append(f"<h2>Waivers refused</h2><ul>{items}</ul>")
+    warnings = summary.get("warnings") or []
+    if warnings:
+        parts.append(
+            "<h2>Warnings (do not block GO)</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in warnings) + "</ul>"
+        )
+    notes = summary.get("notes") or []
+    if notes:
+        parts.append("<h2>Lab notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    return [f'<div class="cutover">{p}</div>' for p in parts]
+
+
+def render_page(summary: dict[str, Any], sources: Iterable[str] = ()) -> str:
+    """A self-contained page (no scripts at all) for `cutover report`."""
+    listed = "".join(f"<li>{e(s)}</li>" for s in sources)
+    body = "".join(fragments(summary))
+    origin = f'<div class="cutover"><h2>Merged from</h2><ul>{listed}</ul></div>' if listed else ""
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>cutover go/no-go: {e(summary.get('verdict'))}</title></head><body>{body}{origin}</body></html>"
+    )
