@@ -46,6 +46,7 @@ DEFAULT_VANTAGE_POINTS: dict[str, dict[str, str]] = {
 }
 STATE_FILE = "state.json"
 READY_TIMEOUT = 30.0
+PORT_RETRIES = 3
 
 
 def find_tool(name: str) -> str:
@@ -162,13 +163,23 @@ class Lab:
         return self._write_state()
 
     def start(self) -> None:
-        """Start every process of a prepared lab and wait until each answers."""
+        """Start every process of a prepared lab and wait until each answers.
+
+        Free ports are chosen before the processes bind them; another program can take one
+        in between. When the lab chose its ports itself, it chooses again and retries."""
         nginx_bin, envoy_bin = find_tool("nginx"), find_tool("envoy")
-        try:
-            self._start(nginx_bin, envoy_bin)
-        except BaseException:
-            self.stop_started()
-            raise
+        for attempt in range(PORT_RETRIES):
+            try:
+                self._start(nginx_bin, envoy_bin)
+                return
+            except PortBusyError:
+                self.stop_started()
+                if self.options.ports_start is not None or attempt == PORT_RETRIES - 1:
+                    raise
+                self._prepare()
+            except BaseException:
+                self.stop_started()
+                raise
 
     def stop_started(self) -> list[str]:
         """Stop what this Lab object started (the attached mode's teardown)."""
