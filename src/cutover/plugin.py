@@ -158,7 +158,7 @@ class CutoverPlugin:
                 raise pytest.UsageError(str(exc)) from None
             self.lab_started = True
             # A retry after a port clash moves the endpoints: read them again.
-            self._targets = parse_targets(self.lab.targets(), str(self._state_dir / "targets.yaml"))
+            self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
 
     def stop_lab(self) -> None:
         if self._pool is not None:
