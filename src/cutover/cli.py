@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("reports/merged/go-no-go.html"),
         help="the HTML file to write (default: reports/merged/go-no-go.html)",
+    )
+    inventory = commands.add_parser(
+        "inventory", help="phase 0: inventory.json, the Ingress backup, a draft targets file"
+    )
+    inventory.add_argument("--manifests", type=Path, default=None, help="read YAML instead of a cluster (offline)")
+    inventory.add_argument("--kubeconfig", default=None, help="kubeconfig (default: in-cluster, then KUBECONFIG)")
+    inventory.add_argument("--context", default=None, help="kubeconfig context")
+    inventory.add_argument("--out", type=Path, default=Path("reports/inventory"), help="output directory")
+    inventory.add_argument(
+        "--draft-targets",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write a draft targets file with the checks each annotation calls for",
     )
     lab_commands.add_parser("profiles", help="list the gateway profiles")
     lab_commands.add_parser("faults", help="list the seeded faults")
@@ -111,11 +126,50 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if verdict == "GO" else 1
 
 
+def _inventory(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import os
+
+    from cutover.cluster.inventory import write_inventory
+    from cutover.cluster.source import ClusterSource, ManifestSource, connect
+    from cutover.cluster.state import read_state
+
+    source: ClusterSource
+    if args.manifests is None and (
+        args.kubeconfig or args.context or os.environ.get("KUBERNETES_SERVICE_HOST") or os.environ.get("KUBECONFIG")
+    ):
+        source = connect(args.kubeconfig, args.context)
+    else:
+        source = ManifestSource(args.manifests or default_manifests())
+    state = read_state(source)
+    written = write_inventory(state, args.out, dt.date.today(), args.draft_targets)
+    data = json.loads(written["inventory"].read_text())
+    print(
+        f"{data['summary']['ingresses']} Ingresses from {state.description}: "
+        + ", ".join(f"{count} {level}" for level, count in data["summary"]["complexity"].items())
+    )
+    for row in data["ingresses"]:
+        flagged = [
+            a["key"].split("/")[-1] + f" ({a['category']})"
+            for a in row["annotations"]
+            if a["category"] in ("unknown", "unsupported")
+        ]
+        print(
+            f"  {row['namespace'] + '/' + row['name']:28} {row['complexity']:6} wave {row['proposed_wave']}  "
+            f"{', '.join(row['hosts'])}" + (f"  flagged: {', '.join(flagged)}" if flagged else "")
+        )
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "report":
             return _report(args)
+        if args.command == "inventory":
+            return _inventory(args)
         if args.command == "lab":
             if args.lab_command == "up":
                 return _lab_up(args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import os
 import shutil
 import tempfile
 import warnings
@@ -19,8 +20,11 @@ import pytest
 
 from cutover import __version__
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
+from cutover.cluster.checks import ClusterSettings, cluster_cases
+from cutover.cluster.source import ClusterSource, ManifestSource, connect
+from cutover.cluster.state import ClusterState, read_state
 from cutover.errors import CutoverError
-from cutover.lab import PROFILES, Lab, LabOptions
+from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
 from cutover.lab.faults import FAULTS
 from cutover.paths import default_manifests
 from cutover.report import CheckResult, check_extra, decide, fragments, redact
@@ -63,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a lab fault")
     group.addoption("--lab-state", default=None, help="the lab's state directory (default: a temporary one)")
     group.addoption("--attempts", type=int, default=None, help="consecutive agreeing attempts before judging")
+    group.addoption(
+        "--kubeconfig", default=None, help="cluster checks: kubeconfig (default: in-cluster, then KUBECONFIG)"
+    )
+    group.addoption("--context", default=None, help="cluster checks: kubeconfig context")
+    group.addoption("--gateway-api-version", default="v1.2.1", help="the pinned Gateway API CRD bundle (phase1)")
+    group.addoption("--cilium-version", default=None, help="cluster checks: the Cilium version, when no agent pod says")
     group.addoption("--ticket", default=None, help="change ticket id (e.g. CHG-1234), shown in the report")
     group.addoption("--change-note", default=None, help="one line about the change, shown in the report")
     group.addoption("--report-dir", default=None, help="where go/no-go reports go (default: reports/)")
@@ -113,6 +123,7 @@ class CutoverPlugin:
         self.prefetched: dict[str, Future[Outcome]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self.records: dict[str, dict[str, Any]] = {}
+        self._cluster: ClusterState | None = None
         attempts = config.getoption("--attempts") or int(config.getini("cutover_attempts") or 3)
         self.attempts = max(1, attempts)
         atexit.register(self.stop_lab)
@@ -171,6 +182,50 @@ class CutoverPlugin:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._owns_state_dir = False
 
+    # -- cluster --------------------------------------------------------------------
+    @property
+    def cluster(self) -> ClusterState:
+        if self._cluster is None:
+            self._cluster = self._read_cluster()
+        return self._cluster
+
+    def _read_cluster(self) -> ClusterState:
+        config = self.config
+        kubeconfig, context = config.getoption("--kubeconfig"), config.getoption("--context")
+        try:
+            source: ClusterSource
+            if kubeconfig or context or os.environ.get("KUBERNETES_SERVICE_HOST"):
+                source = connect(kubeconfig, context)
+            else:
+                source = ManifestSource(self._manifests_dir())
+            return read_state(source)
+        except CutoverError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _manifests_dir(self) -> Path:
+        manifests = self.config.getoption("--manifests") or self.config.getini("cutover_manifests")
+        return Path(str(manifests)) if manifests else default_manifests()
+
+    def cluster_settings(self) -> ClusterSettings:
+        config = self.config
+        settings = ClusterSettings(bundle_version=config.getoption("--gateway-api-version"))
+        settings.cilium_version = config.getoption("--cilium-version")
+        overlay: dict[str, Any] = {}
+        if not self.cluster.live:
+            overlay = load_overlay(self._manifests_dir())
+            if settings.cilium_version is None:
+                # Offline, the lab profile stands for the Cilium the manifests will meet.
+                lab = overlay.get("lab") or {}
+                name = config.getoption("--profile") or lab.get("profile") or DEFAULT_PROFILE
+                settings.cilium_version = get_profile(str(name)).cilium_version
+        if config.getoption("--targets"):
+            settings.option_b = {s.name for s in self.targets.services if s.backend_tls.get("mode") == "B"}
+        else:
+            for name, service in (overlay.get("services") or {}).items():
+                if ((service or {}).get("backend_tls") or {}).get("mode") == "B":
+                    settings.option_b.add(str(name))
+        return settings
+
     def context(self) -> ProbeContext:
         return ProbeContext(self.targets, attempts=self.attempts, max_attempts=self.attempts + 5)
 
@@ -178,6 +233,20 @@ class CutoverPlugin:
     @pytest.hookimpl
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "cutover_case" not in metafunc.fixturenames:
+            return
+        cluster_kind = getattr(metafunc.module, "CLUSTER_KIND", None)
+        if cluster_kind is not None:
+            try:
+                cases = cluster_cases(cluster_kind, self.cluster, self.cluster_settings())
+            except CutoverError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            cluster_params = []
+            for case in cases:
+                marks = [getattr(pytest.mark, cluster_kind)]
+                if case.service.wave:
+                    marks.append(getattr(pytest.mark, f"wave{case.service.wave}"))
+                cluster_params.append(pytest.param(case, id=case.id, marks=marks))
+            metafunc.parametrize("cutover_case", cluster_params or [pytest.param(None, id="nothing")])
             return
         kind = getattr(metafunc.module, "CHECK_KIND", None)
         if kind not in CHECK_MODULES:
@@ -193,7 +262,9 @@ class CutoverPlugin:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         cases = [_case_of(item) for item in session.items]
-        wanted = [case for case in cases if case is not None and case.runner is not None]
+        wanted = [
+            case for case in cases if case is not None and case.runner is not None and case.info.kind in CHECK_MODULES
+        ]
         if wanted and not session.config.option.collectonly:
             self.start_lab()
             slow = [case for case in wanted if case.slow]
@@ -269,9 +340,13 @@ def cutover_case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def cutover_check(request: pytest.FixtureRequest, cutover_lab: Lab | None) -> Any:
+def cutover_check(request: pytest.FixtureRequest) -> Any:
     """Run one case (or collect its prefetched outcome), record the evidence, judge it."""
     plugin = _plugin(request.config)
+    case_param = getattr(request.node, "callspec", None)
+    case_value = case_param.params.get("cutover_case") if case_param else None
+    if isinstance(case_value, Case) and case_value.info.kind in CHECK_MODULES and case_value.runner is not None:
+        request.getfixturevalue("cutover_lab")  # parity checks need the endpoints up
 
     def check(case: Case) -> Outcome:
         __tracebackhide__ = True
@@ -441,7 +516,7 @@ class GoNoGoReport:
             "targets": str(targets.path) if targets and targets.path else None,
             "environment": environment,
             "lab_profile": source.get("profile"),
-            "cluster_context": source.get("context"),
+            "cluster_context": self.session_plugin._cluster.description if self.session_plugin._cluster else None,
             "endpoints": {
                 name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
                 for name, e in (targets.endpoints.items() if targets else [])

@@ -52,6 +52,8 @@ class Difference:
     severity: str = "fail"  # fail | warn | info
     expected: str | None = None  # the reviewed reason, when the targets file expects it
     note: str = ""
+    # What the two columns are: the two proxies, or (cluster checks) expected and found.
+    sides: tuple[str, str] = ("nginx", "gateway")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,11 +63,13 @@ class Difference:
             "severity": self.severity,
             "expected": self.expected,
             "note": self.note,
+            "sides": list(self.sides),
         }
 
     def line(self) -> str:
         tail = f" ({self.note})" if self.note else ""
-        return f"{self.field}: nginx {_short(self.nginx)}, gateway {_short(self.gateway)}{tail}"
+        left, right = self.sides
+        return f"{self.field}: {left} {_short(self.nginx)}, {right} {_short(self.gateway)}{tail}"
 
 
 def _plain(value: Any) -> Any:
@@ -115,7 +119,8 @@ class ParityFailure(AssertionError):
     def __init__(self, case: Case, outcome: Outcome) -> None:
         self.case = case
         self.outcome = outcome
-        lines = [f"{case.id}: {case.info.kind} parity fails"]
+        what = "parity fails" if not outcome.failures or outcome.failures[0].sides == ("nginx", "gateway") else "fails"
+        lines = [f"{case.id}: {case.info.kind} {what}"]
         lines += [f"  {d.line()}" for d in outcome.failures]
         if not outcome.converged:
             lines.append(f"  (did not converge in {outcome.attempts} attempts)")

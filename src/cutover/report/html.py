@@ -11,6 +11,7 @@ from typing import Any
 __all__ = ["CSS", "check_extra", "fragments", "render_page", "sse_chart", "timeout_chart"]
 
 KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
+CLUSTER_KINDS = ("phase0", "phase1", "coverage", "phase3")
 CELL = {"passed": "pass", "failed": "fail", "error": "fail", "waived": "waived", "n/a": "n.a.", "not run": "not run"}
 
 CSS = """
@@ -82,11 +83,13 @@ def _matrix(checks: list[dict[str, Any]]) -> str:
         if check["service"] not in services:
             services.append(check["service"])
     order = ["failed", "error", "not run", "waived", "passed", "n/a"]
-    head = "".join(f"<th>{e(kind)}</th>" for kind in KINDS)
+    present = {c["kind"] for c in checks}
+    kinds = [*KINDS, *(k for k in CLUSTER_KINDS if k in present)]
+    head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
     rows = []
     for service in services:
         cells = []
-        for kind in KINDS:
+        for kind in kinds:
             outcomes = [c["outcome"] for c in checks if c["service"] == service and c["kind"] == kind]
             if not outcomes:
                 cells.append('<td class="na">-</td>')
@@ -114,6 +117,7 @@ def _side(title: str, data: Any) -> str:
 def _differences(differences: list[dict[str, Any]]) -> str:
     if not differences:
         return ""
+    left, right = differences[0].get("sides") or ("nginx", "gateway")
     rows = "".join(
         f"<tr><td>{e(d.get('field'))}</td><td>{e(d.get('nginx'))}</td><td>{e(d.get('gateway'))}</td>"
         f"<td>{e(d.get('severity'))}{' (expected: ' + e(d.get('expected')) + ')' if d.get('expected') else ''}</td>"
@@ -121,7 +125,7 @@ def _differences(differences: list[dict[str, Any]]) -> str:
         for d in differences
     )
     return (
-        '<table class="grid"><tr><th>field</th><th>nginx</th><th>gateway</th><th>severity</th><th>note</th></tr>'
+        f'<table class="grid"><tr><th>field</th><th>{e(left)}</th><th>{e(right)}</th><th>severity</th><th>note</th></tr>'
         f"{rows}</table>"
     )
 
