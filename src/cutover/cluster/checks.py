@@ -278,7 +278,9 @@ def _phase1(state: ClusterState, settings: ClusterSettings) -> list[Case]:
     return cases
 
 
-def _conditions(obj: str, raw: dict[str, Any], wanted: tuple[str, ...]) -> list[Difference]:
+def _conditions(
+    obj: str, raw: dict[str, Any], wanted: tuple[str, ...], path: str = "status.conditions"
+) -> list[Difference]:
     findings = []
     for kind in wanted:
         found = condition(raw, kind)
@@ -288,7 +290,7 @@ def _conditions(obj: str, raw: dict[str, Any], wanted: tuple[str, ...]) -> list[
                 if found is None
                 else f"{found.get('status')} ({found.get('reason')}: {found.get('message', '')})"
             )
-            findings.append(_finding(f"{obj} status.conditions[{kind}]", "True", actual))
+            findings.append(_finding(f"{obj} {path}[{kind}]", "True", actual))
     return findings
 
 
@@ -567,7 +569,9 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
             continue
         findings = []
         for index, parent in enumerate(statuses):
-            findings += _conditions(f"{obj} status.parents[{index}]", parent, ("Accepted", "ResolvedRefs"))
+            findings += _conditions(
+                obj, {"status": parent}, ("Accepted", "ResolvedRefs"), path=f"status.parents[{index}].conditions"
+            )
         cases.append(
             _case(
                 "coverage",

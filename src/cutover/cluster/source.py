@@ -105,20 +105,21 @@ class ApiSource:
                 "GET", self.host + path, header_params={"Accept": "application/json"}, _request_timeout=30
             )
             response.read()
+            status = int(getattr(response, "status", 200))
         except ApiException as exc:
-            if exc.status == 404:
-                return None
-            if exc.status in (401, 403):
-                raise CutoverError(
-                    f"the Kubernetes API refused GET {path} ({exc.status}): apply deploy/rbac.yaml "
-                    "(the read-only ClusterRole cutover needs) for this identity"
-                ) from None
-            raise CutoverError(f"the Kubernetes API answered GET {path} with {exc.status}: {exc.reason}") from None
+            status = int(exc.status or 0)
+            response = None
         except Exception as exc:  # urllib3 errors: unreachable, TLS, timeout
             raise CutoverError(f"the Kubernetes API at {self.host} could not be reached: {exc}") from None
-        status = getattr(response, "status", 200)
         if status == 404:
-            return None
+            return None  # the resource is not served: its CRD is not installed
+        if status in (401, 403):
+            raise CutoverError(
+                f"the Kubernetes API refused GET {path} ({status}): apply deploy/rbac.yaml "
+                "(the read-only ClusterRole cutover needs) for this identity"
+            )
+        if status >= 400 or response is None:
+            raise CutoverError(f"the Kubernetes API answered GET {path} with {status}")
         data = json.loads(response.data)
         return data if isinstance(data, dict) else None
 
