@@ -7,6 +7,7 @@ taking `cutover_case` and `cutover_check`; everything else lives in the package.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -43,9 +44,9 @@ CHECK_MARKERS = {
     "backend_tls": "TLS to the backend (BackendTLSPolicy or option B)",
     "redirects": "HTTP to HTTPS redirects",
     "headers": "response and upstream request headers",
+    "load": "concurrent load parity on streaming routes (runs only when -m names it)",
 }
 OTHER_MARKERS = {
-    "load": "concurrent load parity (run only when asked)",
     "phase0": "cluster inventory checks",
     "phase1": "Gateway API readiness checks",
     "coverage": "Ingress to HTTPRoute coverage checks",
@@ -230,7 +231,20 @@ class CutoverPlugin:
         return settings
 
     def context(self) -> ProbeContext:
-        return ProbeContext(self.targets, attempts=self.attempts, max_attempts=self.attempts + 5)
+        return ProbeContext(
+            self.targets, attempts=self.attempts, max_attempts=self.attempts + 5, progress=self.progress
+        )
+
+    def progress(self, line: str) -> None:
+        """Progress of a long load run, on the terminal while it runs."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        # The test's output is captured at the file descriptor: step outside it to be seen.
+        suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with suspended:
+            reporter.write_line(f"cutover: {line}")
 
     # -- collection ----------------------------------------------------------------
     @pytest.hookimpl
@@ -274,7 +288,9 @@ class CutoverPlugin:
             (dropped if opt_in and not any(m in expression for m in opt_in) else keep).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
-            items[:] = keep
+        # Load runs last, alone: it would skew the timing of every other probe.
+        keep.sort(key=lambda item: item.get_closest_marker("load") is not None)
+        items[:] = keep
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:

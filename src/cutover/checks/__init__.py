@@ -2,11 +2,11 @@
 
 from types import ModuleType
 
-from cutover.checks import backend_tls, headers, paths, redirects, source_ip, sse, timeouts
+from cutover.checks import backend_tls, headers, load, paths, redirects, source_ip, sse, timeouts
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ParityFailure, ProbeContext
 
 CHECK_MODULES: dict[str, ModuleType] = {
-    module.INFO.kind: module for module in (paths, timeouts, sse, source_ip, backend_tls, redirects, headers)
+    module.INFO.kind: module for module in (paths, timeouts, sse, source_ip, backend_tls, redirects, headers, load)
 }
 
 __all__ = ["CHECK_MODULES", "Case", "CheckInfo", "Difference", "Outcome", "ParityFailure", "ProbeContext"]

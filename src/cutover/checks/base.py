@@ -134,6 +134,7 @@ class ProbeContext:
     targets: Targets
     attempts: int = 3
     max_attempts: int = 8
+    progress: Callable[[str], None] | None = None
 
     def source(self, service: ServiceTarget, vantage: str | None = None) -> str | None:
         return self.targets.source_address(service, vantage)

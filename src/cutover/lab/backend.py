@@ -201,6 +201,9 @@ class _ProbeServer(ThreadingHTTPServer):
 
 class _ProbeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a proxy that keeps the
+    # connection alive waits for a delayed ACK (~40 ms) before the body: not the proxy's fault.
+    disable_nagle_algorithm = True
     server_version = "cutover-backend"
     server: _ProbeServer
 

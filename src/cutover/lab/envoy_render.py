@@ -144,6 +144,8 @@ class _Renderer:
         self.status: list[RouteStatus] = []
         self.clusters: dict[str, dict[str, Any]] = {}
         self.upstream_modes: dict[tuple[str, str, int], str] = {}
+        # Seeded faults only: cluster name -> the most connections and requests Envoy allows.
+        self.connection_limits: dict[str, int] = {}
 
     def note(self, obj: str, message: str) -> None:
         self.notes.append(Note("gateway", obj, message))
@@ -210,6 +212,11 @@ class _Renderer:
             },
             "static_resources": {"listeners": listeners, "clusters": list(self.clusters.values())},
         }
+        for name, limit in self.connection_limits.items():
+            if name in self.clusters:
+                self.clusters[name]["circuit_breakers"] = {
+                    "thresholds": [{"max_connections": limit, "max_pending_requests": 1, "max_requests": limit}]
+                }
         hostnames = sorted({h for vh in (*http_vhosts.values(), *https_vhosts.values()) for h in vh["domains"]})
         return EnvoyConfig(bootstrap, self.notes, self.status, self.upstream_modes, hostnames)
 
@@ -335,7 +342,17 @@ class _Renderer:
                     )
                 removes.extend(str(name) for name in spec.get("remove") or [])
             elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "ResponseBuffer":
-                action["typed_per_filter_config"] = {"envoy.filters.http.lua": _BUFFER_WHOLE_RESPONSE}
+                action.setdefault("typed_per_filter_config", {})["envoy.filters.http.lua"] = _BUFFER_WHOLE_RESPONSE
+            elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "Delay":
+                delay = str((item.get("extensionRef") or {}).get("name", "250ms")).replace("ms", "")
+                action.setdefault("typed_per_filter_config", {})["envoy.filters.http.fault"] = {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+                    "delay": {"fixed_delay": f"{int(delay) / 1000:g}s", "percentage": {"numerator": 100}},
+                }
+            elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "ConnectionLimit":
+                limited = int(str((item.get("extensionRef") or {}).get("name", "8")))
+                for backend in rule.backend_refs:
+                    self.connection_limits[f"{backend.namespace}/{backend.name}:{backend.port}"] = limited
             else:
                 self.note(where, f"filter {kind} is not modelled by the lab; ignored")
         if request_add:
@@ -569,6 +586,13 @@ class _Renderer:
         allowlist = gateway_allowlist(self.manifests)
         if allowlist.active:
             http_filters.append(self._rbac(allowlist.rules))
+        http_filters.append(
+            {
+                "name": "envoy.filters.http.fault",
+                "disabled": True,
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"},
+            }
+        )
         http_filters.append(
             {
                 "name": "envoy.filters.http.lua",

@@ -69,6 +69,17 @@ def _sse_buffering(objects: Objects) -> Objects:
     return objects
 
 
+def _extension(kind: str, name: str) -> Callable[[Objects], Objects]:
+    def apply(objects: Objects) -> Objects:
+        for rule in _route_rules(objects, "llm-gateway"):
+            rule.setdefault("filters", []).append(
+                {"type": "ExtensionRef", "extensionRef": {"group": "cutover.dev", "kind": kind, "name": name}}
+            )
+        return objects
+
+    return apply
+
+
 def _prefix_as_exact(objects: Objects) -> Objects:
     for route in _routes(objects):
         for rule in route.get("spec", {}).get("rules") or []:
@@ -156,6 +167,13 @@ FAULTS: dict[str, Fault] = {
             profile="cilium-1.15.0",
         ),
         Fault("sse-buffering", "sse", "a filter that buffers the llm-gateway responses", _sse_buffering),
+        Fault("gateway-latency", "load", "250 ms added on the llm-gateway route", _extension("Delay", "250ms")),
+        Fault(
+            "gateway-connection-limit",
+            "load",
+            "at most 8 connections from the Gateway to llm-gateway",
+            _extension("ConnectionLimit", "8"),
+        ),
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
         Fault("no-redirect-route", "redirects", "no HTTP->HTTPS redirect route", _no_redirect_route),

@@ -155,6 +155,8 @@ class _Renderer:
         self.layout = layout
         self.notes: list[Note] = []
         self.state = layout.state_dir / "nginx"
+        # name -> host:port; ingress-nginx keeps 320 idle connections per upstream.
+        self.upstreams: dict[str, str] = {}
 
     def run(self) -> NginxConfig:
         ingresses = [ing for ing in self.manifests.ingresses if ing.ingress_class in ("", "nginx")]
@@ -220,6 +222,10 @@ class _Renderer:
             "  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }",
             f"  map $scheme $hsts_header {{ https {_quote(HSTS_VALUE)}; default ''; }}",
             "  map $uri $acme_challenge { ~^/\\.well-known/acme-challenge/ 1; default 0; }",
+        ]
+        lines += [
+            f"  upstream {name} {{ server {target}; keepalive 320; keepalive_timeout 60s; keepalive_requests 10000; }}"
+            for name, target in sorted(self.upstreams.items())
         ]
         lines += servers
         lines += self._default_server()
@@ -344,13 +350,16 @@ class _Renderer:
                 )
             )
             return f"http://{self.layout.listen_address}:{self.layout.blackhole_port}"
+        port_used = address.lab_port
         if service is not None:
             admitted, why = backend_admits(self.manifests, service, "nginx")
             if not admitted:
                 self.notes.append(Note("nginx", ing.source.ref, why))
-                return f"{protocol.lower()}://{address.address}:{self.layout.blackhole_port}"
+                port_used = self.layout.blackhole_port
+        name = f"upstream-{ing.namespace}-{backend.service}-{port}-{protocol.lower()}"
+        self.upstreams[name] = f"{address.address}:{port_used}"
         # backend-protocol HTTPS: no verification and no SNI (proxy_ssl_* only with proxy-ssl-secret).
-        return f"{protocol.lower()}://{address.address}:{address.lab_port}"
+        return f"{protocol.lower()}://{name}"
 
 
 def render_nginx(manifests: ManifestSet, layout: LabLayout) -> NginxConfig:

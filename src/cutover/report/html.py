@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["CSS", "check_extra", "fragments", "render_page", "sse_chart", "timeout_chart"]
+__all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
 KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
+OPTIONAL_KINDS = ("load",)
 CLUSTER_KINDS = ("phase0", "phase1", "coverage", "phase3")
 CELL = {"passed": "pass", "failed": "fail", "error": "fail", "waived": "waived", "n/a": "n.a.", "not run": "not run"}
 
@@ -84,7 +85,7 @@ def _matrix(checks: list[dict[str, Any]]) -> str:
             services.append(check["service"])
     order = ["failed", "error", "not run", "waived", "passed", "n/a"]
     present = {c["kind"] for c in checks}
-    kinds = [*KINDS, *(k for k in CLUSTER_KINDS if k in present)]
+    kinds = [*KINDS, *(k for k in (*OPTIONAL_KINDS, *CLUSTER_KINDS) if k in present)]
     head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
     rows = []
     for service in services:
@@ -189,6 +190,40 @@ def timeout_chart(evidence: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def latency_chart(evidence: dict[str, Any]) -> str:
+    """The distribution of stream durations on each side: one cumulative curve per side."""
+    width, height, left, bottom = 640, 200, 60, 30
+    series = {side: (evidence.get(side) or {}).get("stream_totals_ms") or [] for side in ("nginx", "gateway")}
+    top = max([1.0, *(max(values) for values in series.values() if values)]) * 1.05
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="stream duration distribution"><rect width="{width}" height="{height}" fill="#fff"/>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#888"/>',
+        f'<line x1="{left}" y1="10" x2="{left}" y2="{height - bottom}" stroke="#888"/>',
+    ]
+    for side, colour in (("nginx", "#1f6feb"), ("gateway", "#c62828")):
+        values = sorted(float(v) for v in series[side])
+        if not values:
+            continue
+        points = " ".join(
+            f"{left + (width - left - 10) * v / top:.1f},{(height - bottom) - (height - bottom - 10) * (i + 1) / len(values):.1f}"
+            for i, v in enumerate(values)
+        )
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        p99 = (evidence.get(side) or {}).get("stream_total", {}).get("p99")
+        if p99 is not None:
+            x = left + (width - left - 10) * float(p99) / top
+            parts.append(
+                f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{height - bottom}" stroke="{colour}" '
+                f'stroke-dasharray="3 3"/><text x="{x + 2:.1f}" y="{20 if side == "nginx" else 34}" '
+                f'font-size="10" fill="{colour}">{side} p99 {float(p99):.0f} ms</text>'
+            )
+    parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">0 ms</text>')
+    parts.append(f'<text x="{width - 70}" y="{height - 8}" font-size="10">{top:.0f} ms</text>')
+    parts.append('<text x="4" y="20" font-size="10">100%</text></svg>')
+    return "".join(parts)
+
+
 def check_extra(check: dict[str, Any]) -> str:
     """One check's evidence: both sides side by side, the differences, and its chart."""
     evidence = check.get("evidence") or {}
@@ -197,6 +232,8 @@ def check_extra(check: dict[str, Any]) -> str:
         chart = sse_chart(evidence)
     elif check.get("kind") == "timeouts" and evidence.get("durations"):
         chart = timeout_chart(evidence)
+    elif check.get("kind") == "load" and evidence:
+        chart = latency_chart(evidence)
     waiver = check.get("waiver")
     waiver_html = (
         f"<p>Waived by {e(waiver.get('owner'))} until {e(waiver.get('expires'))}: {e(waiver.get('reason'))}</p>"
