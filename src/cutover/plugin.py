@@ -27,10 +27,13 @@ from cutover.cluster.state import ClusterState, read_state
 from cutover.errors import CutoverError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
 from cutover.lab.faults import FAULTS
+from cutover.manifests import parse_duration
 from cutover.paths import default_manifests
 from cutover.report import CheckResult, check_extra, decide, fragments, redact
 from cutover.report.summary import check_ticket, refresh_latest, run_directory, write_summary
 from cutover.report.verdict import waiver_for
+from cutover.soak.check import soak_cases
+from cutover.soak.hubble import flows_from_file, flows_from_relay, parse_time
 from cutover.targets import Targets, load_targets, parse_targets
 
 __all__ = ["CutoverPlugin", "CutoverWarning", "GoNoGoReport"]
@@ -51,12 +54,12 @@ OTHER_MARKERS = {
     "phase1": "Gateway API readiness checks",
     "coverage": "Ingress to HTTPRoute coverage checks",
     "phase3": "decommission checks",
-    "soak": "Hubble soak checks",
+    "soak": "Hubble soak checks over a window (runs only when -m names soak or phase3)",
     "k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)",
 }
 
 
-OPT_IN_MARKERS = ("phase3", "load")
+OPT_IN_MARKERS = ("phase3", "load", "soak")
 
 
 class CutoverWarning(UserWarning):
@@ -77,6 +80,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--context", default=None, help="cluster checks: kubeconfig context")
     group.addoption("--gateway-api-version", default="v1.2.1", help="the pinned Gateway API CRD bundle (phase1)")
     group.addoption("--cilium-version", default=None, help="cluster checks: the Cilium version, when no agent pod says")
+    group.addoption("--hubble-relay", default=None, metavar="HOST:PORT", help="soak: Hubble Relay's gRPC address")
+    group.addoption("--hubble-tls-ca", default=None, help="soak: CA bundle for a TLS Hubble Relay")
+    group.addoption("--hubble-flows", default=None, metavar="FILE", help="soak: `hubble observe -o jsonpb` output")
+    group.addoption("--soak-window", default="48h", help="soak: how far back to look (default 48h)")
+    group.addoption(
+        "--soak-until",
+        default=None,
+        help="soak: end of the window, ISO time (default: now; for a file, its newest flow)",
+    )
     group.addoption("--ticket", default=None, help="change ticket id (e.g. CHG-1234), shown in the report")
     group.addoption("--change-note", default=None, help="one line about the change, shown in the report")
     group.addoption("--report-dir", default=None, help="where go/no-go reports go (default: reports/)")
@@ -186,6 +198,32 @@ class CutoverPlugin:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._owns_state_dir = False
 
+    # -- soak -----------------------------------------------------------------------
+    def _soak_cases(self) -> list[Case]:
+        config = self.config
+        relay, flows_file = config.getoption("--hubble-relay"), config.getoption("--hubble-flows")
+        try:
+            window = dt.timedelta(seconds=parse_duration(str(config.getoption("--soak-window"))))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--soak-window: {exc}") from None
+        until_text = config.getoption("--soak-until")
+        until = parse_time(until_text) if until_text else (None if flows_file else dt.datetime.now(dt.UTC))
+        services = self.targets.services
+        namespaces = sorted(
+            {b.partition("/")[0] for s in services for b in s.backends} | {s.namespace for s in services if s.namespace}
+        )
+        if relay:
+
+            def read() -> Any:
+                end = until or dt.datetime.now(dt.UTC)
+                return flows_from_relay(relay, end - window, end, namespaces, config.getoption("--hubble-tls-ca"))
+
+            return soak_cases(services, f"Hubble Relay {relay}", read, window, until)
+        if flows_file:
+            path = Path(str(flows_file))
+            return soak_cases(services, f"file {path.name}", lambda: flows_from_file(path), window, until)
+        return soak_cases(services, None, lambda: [], window, until)
+
     # -- cluster --------------------------------------------------------------------
     @property
     def cluster(self) -> ClusterState:
@@ -264,6 +302,17 @@ class CutoverPlugin:
                     marks.append(getattr(pytest.mark, f"wave{case.service.wave}"))
                 cluster_params.append(pytest.param(case, id=case.id, marks=marks))
             metafunc.parametrize("cutover_case", cluster_params or [pytest.param(None, id="nothing")])
+            return
+        if getattr(metafunc.module, "SOAK_CHECK", False):
+            params = [
+                pytest.param(
+                    case,
+                    id=case.id,
+                    marks=[pytest.mark.soak, pytest.mark.phase3, getattr(pytest.mark, f"wave{case.service.wave}")],
+                )
+                for case in self._soak_cases()
+            ]
+            metafunc.parametrize("cutover_case", params or [pytest.param(None, id="no-services")])
             return
         kind = getattr(metafunc.module, "CHECK_KIND", None)
         if kind not in CHECK_MODULES:
