@@ -62,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write a draft targets file with the checks each annotation calls for",
     )
+    attach = commands.add_parser("attach", help="upload the go/no-go report to the change ticket")
+    attach.add_argument("--ticket", required=True, help="the ticket, e.g. CHG-1234")
+    attach.add_argument(
+        "--report",
+        type=Path,
+        default=Path("reports/latest"),
+        help="the run directory with go-no-go.html and summary.json (default: reports/latest)",
+    )
+    attach.add_argument(
+        "--to",
+        choices=("jira", "webhook"),
+        default=None,
+        help="where to (default: Jira when JIRA_URL is set, else the webhook)",
+    )
     lab_commands.add_parser("profiles", help="list the gateway profiles")
     lab_commands.add_parser("faults", help="list the seeded faults")
     return parser
@@ -163,6 +177,20 @@ def _inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attach(args: argparse.Namespace) -> int:
+    import os
+
+    from cutover.attach import attach_jira, attach_webhook
+    from cutover.report.summary import check_ticket
+
+    ticket = check_ticket(args.ticket)
+    assert ticket is not None
+    target = args.to or ("jira" if os.environ.get("JIRA_URL") else "webhook")
+    result = (attach_jira if target == "jira" else attach_webhook)(args.report, ticket)
+    print(f"attached {', '.join(result.files)} to {result.target}: {result.comment}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -170,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "inventory":
             return _inventory(args)
+        if args.command == "attach":
+            return _attach(args)
         if args.command == "lab":
             if args.lab_command == "up":
                 return _lab_up(args)
