@@ -248,6 +248,27 @@ def test_cutover_inventory_command(tmp_path: Path) -> None:
     assert "source_ip" in {s.name: s.checks for s in draft.services}["qdrant"]
 
 
+def test_ingress_hosts_missing_from_the_targets(emulate: Callable[..., ClusterState]) -> None:
+    state = emulate(cluster_objects(METALKUBE, "v1.2.1", "1.17.4"), omit=OMIT_V1_BTLS)
+    hosts = {"grafana.metalkube.internal", "api.metalkube.internal"}
+    lines = run_cases(state, "phase0", ClusterSettings(target_hosts=hosts))["cluster[6 Ingresses]"]
+    assert len(lines) == 4
+    assert any(
+        "Ingress inference/qdrant spec.rules[].host qdrant.metalkube.internal" in line
+        and "no parity check covers this host" in line
+        for line in lines
+    )
+
+
+def test_backendtlspolicy_crd_missing_for_an_https_backend(emulate: Callable[..., ClusterState]) -> None:
+    objects = without(corrected_cluster(), "CustomResourceDefinition", "backendtlspolicies.gateway.networking.k8s.io")
+    state = emulate(objects, omit=OMIT_ALPHA_BTLS)
+    lines = run_cases(state, "phase1", V161)["cluster[backendtlspolicy crd]"]
+    assert any("Ingress argocd/argocd reaches its backend over HTTPS" in line for line in lines)
+    option_b = ClusterSettings(bundle_version="v1.6.1", option_b={"argocd"})
+    assert run_cases(state, "phase1", option_b)["cluster[backendtlspolicy crd]"] == []
+
+
 # -- phase 1 -------------------------------------------------------------------------
 def test_phase1_clean_cluster_passes(emulate: Callable[..., ClusterState]) -> None:
     outcomes = run_cases(emulate(corrected_cluster(), omit=OMIT_ALPHA_BTLS), "phase1", V161)

@@ -260,6 +260,8 @@ class CutoverPlugin:
                 lab = overlay.get("lab") or {}
                 name = config.getoption("--profile") or lab.get("profile") or DEFAULT_PROFILE
                 settings.cilium_version = get_profile(str(name)).cilium_version
+        if config.getoption("--targets") or not self.cluster.live:
+            settings.target_hosts = {s.host for s in self.targets.services}
         if config.getoption("--targets"):
             settings.option_b = {s.name for s in self.targets.services if s.backend_tls.get("mode") == "B"}
         else:

@@ -39,6 +39,9 @@ class ClusterSettings:
     bundle_version: str = "v1.2.1"
     cilium_version: str | None = None  # overrides what the agent image says (offline: the lab profile's)
     option_b: set[str] = field(default_factory=set)  # services whose target declares backend TLS option B
+    # Hosts the targets check; None when no targets are known. An Ingress host missing here
+    # is traffic no parity check will ever look at.
+    target_hosts: set[str] | None = None
     min_cert_manager: str = "1.12"
 
 
@@ -96,7 +99,7 @@ def inventory(state: ClusterState) -> list[dict[str, Any]]:
     return rows
 
 
-def _phase0(state: ClusterState) -> list[Case]:
+def _phase0(state: ClusterState, settings: ClusterSettings) -> list[Case]:
     cases = []
     rows = {(r["namespace"], r["name"]): r for r in inventory(state)}
     for ingress in state.manifests.ingresses:
@@ -112,7 +115,20 @@ def _phase0(state: ClusterState) -> list[Case]:
         cases.append(_case("phase0", subject, "inventory", findings, {"inventory": row}))
     counts = {level: sum(1 for r in rows.values() if r["complexity"] == level) for level in ("HIGH", "MEDIUM", "LOW")}
     summary = {"ingresses": len(rows), "complexity": counts}
-    cases.append(_case("phase0", _subject("cluster", None), f"{len(rows)} Ingresses", [], summary))
+    unchecked = []
+    if settings.target_hosts is not None:
+        for ingress in state.manifests.ingresses:
+            for host in ingress.hosts:
+                if host and host not in settings.target_hosts:
+                    unchecked.append(
+                        _finding(
+                            f"Ingress {ingress.namespace}/{ingress.name} spec.rules[].host {host}",
+                            "a service in the targets",
+                            "none",
+                            note="no parity check covers this host: add it to the targets",
+                        )
+                    )
+    cases.append(_case("phase0", _subject("cluster", None), f"{len(rows)} Ingresses", unchecked, summary))
     return cases
 
 
@@ -156,20 +172,21 @@ def _phase1(state: ClusterState, settings: ClusterSettings) -> list[Case]:
                 )
         cases.append(_case("phase1", cluster, "gateway api crds", findings, {"bundle_versions": versions}))
         btls = crds.get(f"backendtlspolicies.{GATEWAY_GROUP}")
-        cases.append(
-            _case(
-                "phase1",
-                cluster,
-                "backendtlspolicy crd",
-                [],
-                {
-                    "installed": btls is not None,
-                    "note": "BackendTLSPolicy CRD present"
-                    if btls
-                    else "BackendTLSPolicy CRD absent: ArgoCD needs option B",
-                },
-            )
-        )
+        findings = []
+        if btls is None:
+            for ingress in state.manifests.ingresses:
+                if "backend_tls" in ann.checks_for(ingress) and ingress.name not in settings.option_b:
+                    findings.append(
+                        _finding(
+                            f"CustomResourceDefinition backendtlspolicies.{GATEWAY_GROUP}",
+                            "installed",
+                            "missing",
+                            note=f"Ingress {ingress.namespace}/{ingress.name} reaches its backend over HTTPS: "
+                            "install the CRD or declare option B",
+                        )
+                    )
+        evidence = {"installed": btls is not None}
+        cases.append(_case("phase1", cluster, "backendtlspolicy crd", findings, evidence))
     version, origin = _cilium_version(state, settings)
     if version is None:
         cases.append(_na("phase1", cluster, f"cilium version unknown ({origin}); pass --cilium-version"))
@@ -630,7 +647,7 @@ def _phase3(state: ClusterState) -> list[Case]:
 
 
 BUILDERS: dict[str, Callable[[ClusterState, ClusterSettings], list[Case]]] = {
-    "phase0": lambda state, settings: _phase0(state),
+    "phase0": _phase0,
     "phase1": _phase1,
     "coverage": _coverage,
     "phase3": lambda state, settings: _phase3(state),
