@@ -234,6 +234,13 @@ class CutoverPlugin:
     def _read_cluster(self) -> ClusterState:
         config = self.config
         kubeconfig, context = config.getoption("--kubeconfig"), config.getoption("--context")
+        shared = config.getoption("k8s_kubeconfig", None)
+        if kubeconfig is None and shared:
+            # pytest-kubernetes' cluster: read from a throwaway copy, since its teardown can
+            # delete the kubeconfig file it was handed.
+            copy = Path(tempfile.mkdtemp(prefix="cutover-kubeconfig-")) / "config"
+            shutil.copyfile(str(shared), copy)
+            kubeconfig = str(copy)
         try:
             source: ClusterSource
             if kubeconfig or context or os.environ.get("KUBERNETES_SERVICE_HOST"):

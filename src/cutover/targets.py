@@ -102,6 +102,8 @@ class ServiceTarget:
     headers: dict[str, Any] = field(default_factory=dict)
     expected_differences: list[ExpectedDifference] = field(default_factory=list)
     vantage_point: str | None = None
+    # How clients reach the host: https where the old side had a certificate for it.
+    scheme: str = "https"
 
     def expected(self, check: str, probe_id: str, field_name: str) -> ExpectedDifference | None:
         for item in self.expected_differences:
@@ -219,6 +221,13 @@ def _date(f: _Fields, value: Any, where: str) -> dt.date | None:
         raise f.fail(where, f"must be a date such as 2026-12-31, got {value!r}") from None
 
 
+def _scheme(f: _Fields, value: Any, where: str) -> str:
+    scheme = f.text(value, where, required=False, default="https")
+    if scheme not in ("http", "https"):
+        raise f.fail(where, f"must be http or https, got {scheme!r}")
+    return scheme
+
+
 def parse_targets(data: Any, file: str = "<targets>") -> Targets:
     f = _Fields(file)
     root = f.mapping(data, "(top level)", required=True)
@@ -304,6 +313,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 headers=f.mapping(entry.get("headers"), f"{where}.headers"),
                 expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
                 vantage_point=str(service_vantage) if service_vantage is not None else None,
+                scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
             )
         )
     waivers: list[Waiver] = []

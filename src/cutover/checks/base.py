@@ -142,6 +142,7 @@ class ProbeContext:
     def fetch(self, endpoint: Endpoint, service: ServiceTarget, path: str, **kwargs: Any) -> ProbeResult:
         kwargs.setdefault("source", self.source(service))
         kwargs.setdefault("ca_bundle", self.targets.ca_bundle)
+        kwargs.setdefault("scheme", service.scheme)
         return fetch(endpoint, service.host, path, **kwargs)
 
 

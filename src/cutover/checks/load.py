@@ -59,9 +59,9 @@ def _spec(context: ProbeContext, side: str, service: ServiceTarget, load: dict[s
     request_path = str(load.get("request_path") or (service.paths[0].path if service.paths else "/"))
     return LoadSpec(
         address=endpoint.address,
-        port=endpoint.https_port,
+        port=endpoint.port(service.scheme),
         host=service.host,
-        scheme="https",
+        scheme=service.scheme,
         source=context.source(service),
         ca_bundle=context.targets.ca_bundle,
         stream_path=stream_path,

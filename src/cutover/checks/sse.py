@@ -84,7 +84,13 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     nginx, gateway = on_both(
         context.targets,
         lambda endpoint: stream_events(
-            endpoint, case.service.host, path, source=source, ca_bundle=context.targets.ca_bundle, timeout=budget
+            endpoint,
+            case.service.host,
+            path,
+            scheme=case.service.scheme,
+            source=source,
+            ca_bundle=context.targets.ca_bundle,
+            timeout=budget,
         ),
     )
     differences: list[Difference] = []

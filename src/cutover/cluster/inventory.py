@@ -46,6 +46,7 @@ def draft_targets(state: ClusterState) -> dict[str, Any]:
             "paths": [{"path": p.path, "type": p.path_type} for p in ingress.paths if p.host == ingress.hosts[0]],
             "checks": checks,
             "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
+            "scheme": "https" if ingress.hosts[0] in ingress.tls_hosts() else "http",
         }
         if "sse" in checks:
             entry["sse"] = {"path": "/REPLACE-with-a-streaming-path", "streams": [{"name": "long", "events": 20}]}

@@ -568,6 +568,7 @@ class Lab:
             ],
             "checks": checks,
             "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
+            "scheme": "https" if host in ingress.tls_hosts() else "http",
         }
         if "sse" in checks:
             entry["sse"] = {
