@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +24,18 @@ METALKUBE = ROOT / "fixtures" / "metalkube"
 CORRECTED = ROOT / "fixtures" / "metalkube-corrected"
 OFFICE = "127.0.10.5"
 OUTSIDE = "127.0.99.5"
+
+
+def run_checks(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`pytest tests_migration ...` in a fresh process from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests_migration", "-p", "no:cacheprovider", "-q", "-rf", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 class RunningLab:

@@ -4,13 +4,12 @@ manifests, and the corrected configuration passes every check."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import CORRECTED, METALKUBE, ROOT
+from tests.conftest import CORRECTED, METALKUBE, run_checks
 
 
 @dataclass(frozen=True)
@@ -94,16 +93,6 @@ FAULT_RUNS = [
         ("grafana[GET /]", "request:x-forwarded-proto: nginx https, gateway (none)"),
     ),
 ]
-
-
-def run_checks(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests_migration", "-p", "no:cacheprovider", "-q", "-rf", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,10 @@ lab, and the opt-in marker (`-m load` only)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable
 
 from cutover.load.engine import LoadSpec, percentile, run_load_async
-from tests.conftest import CORRECTED, OFFICE, ROOT, RunningLab
+from tests.conftest import CORRECTED, OFFICE, RunningLab, run_checks
 
 
 def test_percentile_nearest_rank() -> None:
@@ -58,53 +56,13 @@ def test_engine_counts_refused_connections() -> None:
 
 
 def test_load_runs_only_when_asked() -> None:
-    plain = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests_migration", "--collect-only", "-q", "--manifests", str(CORRECTED)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    plain = run_checks("--collect-only", "--manifests", str(CORRECTED))
     assert "test_load.py" not in plain.stdout
-    asked = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "--collect-only",
-            "-q",
-            "-m",
-            "load",
-            "--manifests",
-            str(CORRECTED),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    asked = run_checks("--collect-only", "-m", "load", "--manifests", str(CORRECTED))
     assert "test_load[llm-gateway[load 50 streams + 20 rps 10s]]" in asked.stdout
 
 
-def test_clean_load_parity_passes(tmp_path: object) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-m",
-            "load",
-            "--manifests",
-            str(CORRECTED),
-            "--no-go-report",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_clean_load_parity_passes() -> None:
+    result = run_checks("-m", "load", "--manifests", str(CORRECTED), "--no-go-report", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "cutover: load gateway: 50/50 streams done" in result.stdout

@@ -15,37 +15,20 @@ import pytest
 import yaml
 
 from cutover.report import CheckResult, check_extra, decide, redact, render_page
-from tests.conftest import CORRECTED, METALKUBE, ROOT, RunningLab
+from tests.conftest import CORRECTED, METALKUBE, ROOT, RunningLab, run_checks
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def run_checks(report_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--report-dir",
-            str(report_dir),
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def run_report(report_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    result = run_checks("--report-dir", str(report_dir), *args, timeout=300)
     summary_path = report_dir / "latest" / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return result, summary
 
 
 def test_clean_run_is_go_with_exit_0(tmp_path: Path) -> None:
-    result, summary = run_checks(
+    result, summary = run_report(
         tmp_path,
         "--manifests",
         str(CORRECTED),
@@ -73,7 +56,7 @@ def test_clean_run_is_go_with_exit_0(tmp_path: Path) -> None:
 
 
 def test_seeded_fault_is_no_go_with_exit_1(tmp_path: Path) -> None:
-    result, summary = run_checks(
+    result, summary = run_report(
         tmp_path, "--manifests", str(CORRECTED), "--fault", "no-redirect-route", "-m", "wave1 and redirects"
     )
     assert result.returncode == 1
@@ -85,7 +68,7 @@ def test_seeded_fault_is_no_go_with_exit_1(tmp_path: Path) -> None:
 
 
 def test_empty_selection_is_no_go(tmp_path: Path) -> None:
-    result, summary = run_checks(tmp_path, "--manifests", str(CORRECTED), "-m", "wave9")
+    result, summary = run_report(tmp_path, "--manifests", str(CORRECTED), "-m", "wave9")
     assert result.returncode == 1
     assert summary["verdict"] == "NO-GO" and summary["reason"].startswith("nothing was checked")
 
@@ -110,7 +93,7 @@ def _redirect_waiver(service: str, **changes: Any) -> dict[str, Any]:
 
 def test_valid_waivers_turn_failures_into_go(tmp_path: Path) -> None:
     manifests = _with_waivers(tmp_path, [_redirect_waiver("llm-gateway"), _redirect_waiver("qdrant")])
-    result, summary = run_checks(tmp_path / "reports", "--manifests", str(manifests), "-m", "wave2 and redirects")
+    result, summary = run_report(tmp_path / "reports", "--manifests", str(manifests), "-m", "wave2 and redirects")
     assert result.returncode == 0, result.stdout[-2000:]
     assert summary["verdict"] == "GO" and "under a valid waiver" in summary["reason"]
     waived = [c for c in summary["checks"] if c["outcome"] == "waived"]
@@ -125,7 +108,7 @@ def test_valid_waivers_turn_failures_into_go(tmp_path: Path) -> None:
 )
 def test_invalid_waivers_are_refused(tmp_path: Path, change: dict[str, Any], status: str) -> None:
     manifests = _with_waivers(tmp_path, [_redirect_waiver("llm-gateway", **change), _redirect_waiver("qdrant")])
-    result, summary = run_checks(tmp_path / "reports", "--manifests", str(manifests), "-m", "wave2 and redirects")
+    result, summary = run_report(tmp_path / "reports", "--manifests", str(manifests), "-m", "wave2 and redirects")
     assert result.returncode == 1
     assert summary["verdict"] == "NO-GO"
     assert [w["status"] for w in summary["waivers"]] == [status, "valid"]
@@ -134,14 +117,14 @@ def test_invalid_waivers_are_refused(tmp_path: Path, change: dict[str, Any], sta
 
 
 def test_bad_ticket_is_a_usage_error(tmp_path: Path) -> None:
-    result, _ = run_checks(tmp_path, "--ticket", "CHG 12/34", "-m", "wave1")
+    result, _ = run_report(tmp_path, "--ticket", "CHG 12/34", "-m", "wave1")
     assert result.returncode == 4
     assert "--ticket" in result.stderr and "CHG 12/34" in result.stderr
 
 
 def test_cutover_report_merges_waves(tmp_path: Path) -> None:
-    wave1, _ = run_checks(tmp_path / "w1", "--manifests", str(CORRECTED), "-m", "wave1 and redirects")
-    wave2, _ = run_checks(tmp_path / "w2", "--manifests", str(METALKUBE), "-m", "wave2 and redirects")
+    wave1, _ = run_report(tmp_path / "w1", "--manifests", str(CORRECTED), "-m", "wave1 and redirects")
+    wave2, _ = run_report(tmp_path / "w2", "--manifests", str(METALKUBE), "-m", "wave2 and redirects")
     assert (wave1.returncode, wave2.returncode) == (0, 1)
     output = tmp_path / "merged.html"
     merged = subprocess.run(
@@ -232,7 +215,7 @@ def test_hostile_backend_runs_no_script_in_the_report(start_lab: Callable[..., R
     targets["services"] = [grafana]
     targets_file = tmp_path / "targets.yaml"
     targets_file.write_text(yaml.safe_dump(targets))
-    result, summary = run_checks(tmp_path / "reports", "--targets", str(targets_file), "-m", "headers")
+    result, summary = run_report(tmp_path / "reports", "--targets", str(targets_file), "-m", "headers")
     assert summary["verdict"] == "NO-GO", result.stdout[-2000:]  # HSTS is lost: evidence is shown
     # The summary keeps the raw text (header and body); the page must escape it.
     raw = "<script>document.body.setAttribute('data-pwned','script')</script>"

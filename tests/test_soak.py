@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -19,7 +18,7 @@ from google.protobuf import json_format
 from cutover.soak.check import analyse
 from cutover.soak.hubble import flow_messages, flows_from_file, flows_from_relay, parse_time
 from cutover.targets import ServiceTarget
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_checks
 
 FLOWS = ROOT / "fixtures" / "hubble"
 END = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -125,25 +124,7 @@ def test_relay_client_reads_the_window_over_grpc(relay: Any) -> None:
 
 
 def run_soak(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "soak",
-            "--no-go-report",
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_checks("-m", "soak", "--no-go-report", *args, timeout=300)
 
 
 @pytest.mark.parametrize("via", ["file", "grpc"])
@@ -171,25 +152,7 @@ def test_clean_flows_pass(relay: Any, via: str) -> None:
 
 
 def test_no_hubble_source_is_not_a_pass(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "soak",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_checks("-m", "soak", "--report-dir", str(tmp_path), timeout=300)
     assert result.returncode == 1
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert summary["verdict"] == "NO-GO"

@@ -4,14 +4,13 @@ beyond nginx's read timeout must time out on both sides, not only succeed below 
 from __future__ import annotations
 
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import run_checks
 
 MANIFESTS = """
 apiVersion: v1
@@ -68,26 +67,7 @@ def _manifests(directory: Path, with_route_timeout: bool) -> Path:
 
 
 def _run(manifests: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "timeouts",
-            "--manifests",
-            str(manifests),
-            "--no-go-report",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_checks("-m", "timeouts", "--manifests", str(manifests), "--no-go-report", timeout=300)
 
 
 @pytest.fixture(scope="module")
