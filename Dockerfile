@@ -14,4 +14,4 @@ RUN pip install . \
 USER 10001
 # Reports go to /reports (a volume); the targets file is mounted from a ConfigMap.
 ENTRYPOINT ["pytest", "-p", "no:cacheprovider", "--report-dir", "/reports"]
-CMD ["-m", "wave2", "--targets", "/etc/cutover/targets.yaml"]
+CMD ["-m", "wave2", "--targets", "/etc/cutover/targets/targets.yaml"]
