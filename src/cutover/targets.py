@@ -105,6 +105,11 @@ class ServiceTarget:
     # How clients reach the host: https where the old side had a certificate for it.
     scheme: str = "https"
 
+    @property
+    def first_path(self) -> str:
+        """The path of the service's first rule: where single-request checks send their probe."""
+        return self.paths[0].path if self.paths else "/"
+
     def expected(self, check: str, probe_id: str, field_name: str) -> ExpectedDifference | None:
         for item in self.expected_differences:
             if item.covers(check, probe_id, field_name):

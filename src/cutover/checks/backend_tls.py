@@ -43,7 +43,7 @@ def cases(targets: Targets) -> list[Case]:
 def _run(case: Case, context: ProbeContext) -> Outcome:
     mode = case.params["mode"]
     expected_sni = case.service.backend_tls.get("hostname")
-    path = case.service.paths[0].path if case.service.paths else "/"
+    path = case.service.first_path
 
     def once() -> Outcome:
         nginx, gateway = on_both(context.targets, lambda endpoint: context.fetch(endpoint, case.service, path))

@@ -51,7 +51,7 @@ def cases(targets: Targets) -> list[Case]:
         if "headers" not in service.checks:
             result.append(not_applicable(INFO, service, "the target declares no header check"))
             continue
-        path = service.paths[0].path if service.paths else "/"
+        path = service.first_path
         result.append(Case(INFO, service, f"GET {path}", {"path": path}, _run))
     return result
 

@@ -56,7 +56,7 @@ def _spec(context: ProbeContext, side: str, service: ServiceTarget, load: dict[s
     endpoint = context.targets.endpoints[side]
     path = str(service.sse.get("path", "/"))
     stream_path = f"{path}{'&' if '?' in path else '?'}{stream_query(load['stream'])}"
-    request_path = str(load.get("request_path") or (service.paths[0].path if service.paths else "/"))
+    request_path = str(load.get("request_path") or service.first_path)
     return LoadSpec(
         address=endpoint.address,
         port=endpoint.port(service.scheme),

@@ -34,7 +34,7 @@ def cases(targets: Targets) -> list[Case]:
         if "redirects" not in service.checks:
             result.append(not_applicable(INFO, service, "the host had no ssl-redirect"))
             continue
-        base = service.paths[0].path if service.paths else "/"
+        base = service.first_path
         probe_path = base.rstrip("/") + "/cutover-redirect?q=1"
         result.append(Case(INFO, service, f"http GET {probe_path}", {"path": probe_path, "scheme": "http"}, _run))
         result.append(Case(INFO, service, f"https GET {base}", {"path": base, "scheme": "https"}, _run))

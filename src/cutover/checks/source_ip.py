@@ -83,7 +83,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     vantage = str(case.params["vantage"])
     source = context.source(case.service, vantage)
     headers = {"X-Forwarded-For": str(case.params["xff"])} if case.params.get("xff") else {}
-    path = case.service.paths[0].path if case.service.paths else "/"
+    path = case.service.first_path
 
     def once() -> Outcome:
         nginx, gateway = on_both(
