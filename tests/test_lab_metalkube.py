@@ -170,3 +170,27 @@ def test_targets_follow_the_plan_complexity_rule(metalkube_lab: RunningLab) -> N
     assert by_name["qdrant"].source_ip == {"allowed": ["office"], "denied": ["outside"]}
     assert "sse" in by_name["llm-gateway"].checks
     assert by_name["argocd"].backend_tls["mode"] == "A"
+
+
+def test_a_secret_with_real_pem_is_served_as_it_is(start_lab: Callable[..., RunningLab], tmp_path: Path) -> None:
+    import base64
+
+    import trustme
+
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    own_ca = trustme.CA(organization_name="the team's own CA")
+    cert = own_ca.issue_cert("grafana.metalkube.internal")
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
+    (manifests / "grafana-tls.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: grafana-tls, namespace: monitoring}\n"
+        "type: kubernetes.io/tls\ndata:\n"
+        f"  tls.crt: {base64.b64encode(chain).decode()}\n"
+        f"  tls.key: {base64.b64encode(cert.private_key_pem.bytes()).decode()}\n"
+    )
+    own_ca.cert_pem.write_to_path(str(tmp_path / "own-ca.pem"))
+    lab = start_lab(manifests)
+    result = lab.get("nginx", "grafana.metalkube.internal", "/", ca_bundle=str(tmp_path / "own-ca.pem"))
+    assert result.status == 200 and result.backend == "monitoring/grafana"
+    # Every other host still gets a certificate from the lab's CA.
+    assert lab.get("nginx", "qdrant.metalkube.internal", "/").status == 200

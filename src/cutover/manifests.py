@@ -255,6 +255,8 @@ class Secret:
     name: str
     type: str
     data_keys: set[str]
+    # base64 values as the object carries them under `data`.
+    data: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -471,10 +473,10 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
             source, source.namespace, source.name, {str(k): str(v) for k, v in data.items()}
         )
     elif kind == "Secret":
-        keys = set(reader.mapping(obj.get("data"), "data", required=False))
-        keys |= set(reader.mapping(obj.get("stringData"), "stringData", required=False))
+        data = {str(k): str(v) for k, v in reader.mapping(obj.get("data"), "data", required=False).items()}
+        keys = set(data) | set(reader.mapping(obj.get("stringData"), "stringData", required=False))
         result.secrets[(source.namespace, source.name)] = Secret(
-            source, source.namespace, source.name, str(obj.get("type", "Opaque")), keys
+            source, source.namespace, source.name, str(obj.get("type", "Opaque")), keys, data
         )
     else:
         result.others.append(obj)

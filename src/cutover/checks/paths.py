@@ -15,7 +15,7 @@ from cutover.checks.base import (
     side_summary,
 )
 from cutover.probe.client import ProbeResult
-from cutover.targets import PathRule, ServiceTarget, Targets
+from cutover.targets import PathRule, Targets
 
 __all__ = ["INFO", "cases", "probe_matrix"]
 
@@ -81,7 +81,7 @@ def cases(targets: Targets) -> list[Case]:
     return result
 
 
-def _compare(service: ServiceTarget, nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:
+def _compare(nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:
     differences: list[Difference] = []
     if nginx.status != gateway.status or (nginx.error is None) != (gateway.error is None):
         differences.append(Difference("status", nginx.status or nginx.error_kind, gateway.status or gateway.error_kind))
@@ -103,7 +103,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     def once() -> Outcome:
         nginx, gateway = on_both(context.targets, lambda endpoint: context.fetch(endpoint, case.service, path))
         return Outcome(
-            differences=_compare(case.service, nginx, gateway),
+            differences=_compare(nginx, gateway),
             evidence={"nginx": side_summary(nginx), "gateway": side_summary(gateway), "probe": case.params["label"]},
         )
 

@@ -68,7 +68,6 @@ class EnvoyConfig:
     route_status: list[RouteStatus] = field(default_factory=list)
     # (namespace, service, port) -> "tls" | "plaintext" | "removed": how the Gateway talks to it.
     upstream_modes: dict[tuple[str, str, int], str] = field(default_factory=dict)
-    hostnames: list[str] = field(default_factory=list)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.bootstrap, sort_keys=False)
@@ -144,6 +143,8 @@ class _Renderer:
         self.status: list[RouteStatus] = []
         self.clusters: dict[str, dict[str, Any]] = {}
         self.upstream_modes: dict[tuple[str, str, int], str] = {}
+        # The client allowlist is the same on every listener: the ingress identity is one.
+        self.allowlist = gateway_allowlist(manifests)
         # Seeded faults only: cluster name -> the most connections and requests Envoy allows.
         self.connection_limits: dict[str, int] = {}
 
@@ -217,8 +218,7 @@ class _Renderer:
                 self.clusters[name]["circuit_breakers"] = {
                     "thresholds": [{"max_connections": limit, "max_pending_requests": 1, "max_requests": limit}]
                 }
-        hostnames = sorted({h for vh in (*http_vhosts.values(), *https_vhosts.values()) for h in vh["domains"]})
-        return EnvoyConfig(bootstrap, self.notes, self.status, self.upstream_modes, hostnames)
+        return EnvoyConfig(bootstrap, self.notes, self.status, self.upstream_modes)
 
     def _check_parent_refs(self) -> None:
         for route in self.manifests.http_routes:
@@ -583,9 +583,8 @@ class _Renderer:
                 {k: v for k, v in vhost.items() if k != "_entries"} | {"routes": [e for _, _, e in entries]}
             )
         http_filters: list[dict[str, Any]] = []
-        allowlist = gateway_allowlist(self.manifests)
-        if allowlist.active:
-            http_filters.append(self._rbac(allowlist.rules))
+        if self.allowlist.active:
+            http_filters.append(self._rbac(self.allowlist.rules))
         http_filters.append(
             {
                 "name": "envoy.filters.http.fault",

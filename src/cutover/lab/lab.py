@@ -318,7 +318,7 @@ class Lab:
 
         def secret_files(namespace: str, name: str, hostnames: list[str]) -> CertFiles:
             secret = manifests.secrets.get((namespace, name))
-            raw = self._secret_data(namespace, name) if secret else {}
+            raw = secret.data if secret else {}
             return pki.from_secret(f"{namespace}-{name}", raw) or pki.issue(f"{namespace}-{name}", hostnames)
 
         for ingress in manifests.ingresses:
@@ -350,19 +350,6 @@ class Lab:
                     layout.ca_files[(policy.namespace, ca_name)] = pki.ca_file(
                         f"{policy.namespace}-{ca_name}", config_map.data.get("ca.crt")
                     )
-
-    def _secret_data(self, namespace: str, name: str) -> dict[str, str]:
-        assert self.manifests is not None
-        for file in self.manifests.files:
-            for doc in yaml.safe_load_all(Path(file).read_text()):
-                if (
-                    isinstance(doc, dict)
-                    and doc.get("kind") == "Secret"
-                    and (doc.get("metadata") or {}).get("name") == name
-                    and (doc.get("metadata") or {}).get("namespace", "default") == namespace
-                ):
-                    return {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
-        return {}
 
     # -- processes -----------------------------------------------------------------
     def _start(self, nginx_bin: str, envoy_bin: str) -> None:
