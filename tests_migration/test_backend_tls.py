@@ -1,7 +1,4 @@
-"""Parity check: backend_tls. Cases come from the targets (cutover.checks.backend_tls)."""
+"""Re-exports cutover.suite.test_backend_tls, the backend_tls check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "backend_tls"
-
-
-def test_backend_tls(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_backend_tls import *  # noqa: F403

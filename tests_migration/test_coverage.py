@@ -1,8 +1,4 @@
-"""Cluster check: coverage, read-only (cutover.cluster.checks). Offline from --manifests,
-or live with --kubeconfig / --context / in-cluster."""
+"""Re-exports cutover.suite.test_coverage, the coverage check's pytest module (one source for the checkout and
+the installed package)."""
 
-CLUSTER_KIND = "coverage"
-
-
-def test_coverage(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_coverage import *  # noqa: F403

@@ -1,7 +1,4 @@
-"""Load parity (cutover.checks.load). Runs only when asked: pytest -m load."""
+"""Re-exports cutover.suite.test_load, the load check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "load"
-
-
-def test_load(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_load import *  # noqa: F403

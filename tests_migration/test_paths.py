@@ -1,7 +1,4 @@
-"""Parity check: paths. Cases come from the targets (cutover.checks.paths)."""
+"""Re-exports cutover.suite.test_paths, the paths check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "paths"
-
-
-def test_paths(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_paths import *  # noqa: F403

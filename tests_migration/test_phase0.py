@@ -1,8 +1,4 @@
-"""Cluster check: phase0, read-only (cutover.cluster.checks). Offline from --manifests,
-or live with --kubeconfig / --context / in-cluster."""
+"""Re-exports cutover.suite.test_phase0, the phase0 check's pytest module (one source for the checkout and
+the installed package)."""
 
-CLUSTER_KIND = "phase0"
-
-
-def test_phase0(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_phase0 import *  # noqa: F403

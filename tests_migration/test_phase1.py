@@ -1,8 +1,4 @@
-"""Cluster check: phase1, read-only (cutover.cluster.checks). Offline from --manifests,
-or live with --kubeconfig / --context / in-cluster."""
+"""Re-exports cutover.suite.test_phase1, the phase1 check's pytest module (one source for the checkout and
+the installed package)."""
 
-CLUSTER_KIND = "phase1"
-
-
-def test_phase1(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_phase1 import *  # noqa: F403

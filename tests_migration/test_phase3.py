@@ -1,8 +1,4 @@
-"""Cluster check: phase3, read-only (cutover.cluster.checks). Offline from --manifests,
-or live with --kubeconfig / --context / in-cluster."""
+"""Re-exports cutover.suite.test_phase3, the phase3 check's pytest module (one source for the checkout and
+the installed package)."""
 
-CLUSTER_KIND = "phase3"
-
-
-def test_phase3(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_phase3 import *  # noqa: F403

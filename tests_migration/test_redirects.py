@@ -1,7 +1,4 @@
-"""Parity check: redirects. Cases come from the targets (cutover.checks.redirects)."""
+"""Re-exports cutover.suite.test_redirects, the redirects check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "redirects"
-
-
-def test_redirects(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_redirects import *  # noqa: F403

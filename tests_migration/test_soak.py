@@ -1,8 +1,4 @@
-"""Soak check: Hubble flows of the migrated services (cutover.soak). Runs only when asked:
-pytest -m soak (or -m phase3) --hubble-relay HOST:PORT | --hubble-flows FILE."""
+"""Re-exports cutover.suite.test_soak, the soak check's pytest module (one source for the checkout and
+the installed package)."""
 
-SOAK_CHECK = True
-
-
-def test_soak(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_soak import *  # noqa: F403

@@ -1,7 +1,4 @@
-"""Parity check: source_ip. Cases come from the targets (cutover.checks.source_ip)."""
+"""Re-exports cutover.suite.test_source_ip, the source_ip check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "source_ip"
-
-
-def test_source_ip(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_source_ip import *  # noqa: F403

@@ -1,7 +1,4 @@
-"""Parity check: sse. Cases come from the targets (cutover.checks.sse)."""
+"""Re-exports cutover.suite.test_sse, the sse check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "sse"
-
-
-def test_sse(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_sse import *  # noqa: F403

@@ -1,7 +1,4 @@
-"""Parity check: timeouts. Cases come from the targets (cutover.checks.timeouts)."""
+"""Re-exports cutover.suite.test_timeouts, the timeouts check's pytest module (one source for the checkout and
+the installed package)."""
 
-CHECK_KIND = "timeouts"
-
-
-def test_timeouts(cutover_case, cutover_check):
-    cutover_check(cutover_case)
+from cutover.suite.test_timeouts import *  # noqa: F403

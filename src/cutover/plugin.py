@@ -12,31 +12,51 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cutover import __version__
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
+from cutover.checks.base import not_configured
+from cutover.cluster.checks import INFOS as CLUSTER_INFOS
 from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.source import ClusterSource, ManifestSource, connect
 from cutover.cluster.state import ClusterState, read_state
-from cutover.errors import CutoverError
+from cutover.errors import CutoverError, InputError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
 from cutover.lab.faults import FAULTS
 from cutover.manifests import parse_duration
 from cutover.paths import default_manifests
-from cutover.report import CheckResult, check_extra, decide, fragments, redact
-from cutover.report.summary import check_ticket, refresh_latest, run_directory, write_summary
-from cutover.report.verdict import waiver_for
+from cutover.report import redact
+from cutover.report.collector import GoNoGoReport, case_of
 from cutover.soak.check import soak_cases
 from cutover.soak.hubble import flows_from_file, flows_from_relay, parse_time
-from cutover.targets import Targets, load_targets, parse_targets
+from cutover.suite import SUITE_DIR
+from cutover.targets import ServiceTarget, Targets, Waiver, load_targets, parse_targets
 
 __all__ = ["CutoverPlugin", "CutoverWarning", "GoNoGoReport"]
+
+# Options that only a cutover run sets: with one of them (or a cutover marker in -m) and no
+# test paths, the run collects the packaged suite whatever pytest's rootdir turned out to be.
+_CUTOVER_OPTIONS = (
+    "targets",
+    "manifests",
+    "profile",
+    "fault",
+    "lab_state",
+    "kubeconfig",
+    "context",
+    "ticket",
+    "change_note",
+    "hubble_relay",
+    "hubble_flows",
+    "report_dir",
+)
 
 WAVE_MARKERS = range(1, 10)
 CHECK_MARKERS = {
@@ -47,6 +67,7 @@ CHECK_MARKERS = {
     "backend_tls": "TLS to the backend (BackendTLSPolicy or option B)",
     "redirects": "HTTP to HTTPS redirects",
     "headers": "response and upstream request headers",
+    "unmodelled": "behaviours the lab does not model or no check covers: not verified until a run can verify them",
     "load": "concurrent load parity on streaming routes (runs only when -m names it)",
 }
 OTHER_MARKERS = {
@@ -97,7 +118,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("cutover_targets", "targets YAML used when --targets is not given", default="")
     parser.addini("cutover_manifests", "manifests directory for the embedded lab", default="")
     parser.addini("cutover_attempts", "consecutive agreeing attempts before judging", default="3")
-    parser.addini("cutover_report_dir", "where go/no-go reports go", default="reports")
+    parser.addini("cutover_report_dir", "where go/no-go reports go (default: ./reports)", default="")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -106,24 +127,73 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"wave{wave}: checks of services migrating in wave {wave}")
     for name, text in {**CHECK_MARKERS, **OTHER_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    if not config.pluginmanager.has_plugin("cutover-session"):
-        config.pluginmanager.register(CutoverPlugin(config), "cutover-session")
-    if _wants_report(config) and not hasattr(config, "workerinput"):
+    _collect_packaged_suite(config)
+    if hasattr(config, "workerinput"):
+        return
+    if _is_cutover_run(config):
         try:
-            reporter = GoNoGoReport(config, _plugin(config))
+            _check_input_paths(config)
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
-        config.pluginmanager.register(reporter, "cutover-report")
+    if not config.pluginmanager.has_plugin("cutover-session"):
+        config.pluginmanager.register(CutoverPlugin(config), "cutover-session")
+    if config.getoption("go_report", None) is False or config.pluginmanager.has_plugin("cutover-report"):
+        return
+    try:
+        reporter = GoNoGoReport(config, _plugin(config), active=_wants_report(config))
+    except CutoverError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(reporter, "cutover-report")
+
+
+def _is_cutover_run(config: pytest.Config) -> bool:
+    """A cutover option was given, or -m names a cutover marker."""
+    if any(config.getoption(name, None) for name in _CUTOVER_OPTIONS):
+        return True
+    words = set((config.option.markexpr or "").replace("(", " ").replace(")", " ").split())
+    known = {f"wave{w}" for w in WAVE_MARKERS} | set(CHECK_MARKERS) | set(OTHER_MARKERS)
+    return bool(words & known)
+
+
+def _collect_packaged_suite(config: pytest.Config) -> None:
+    """Without test paths and without a testpaths setting (a path-valued option such as
+    `--targets /etc/x.yaml` moves pytest's rootdir away from pyproject.toml; or pytest runs
+    from another directory), a cutover run collects the suite shipped in the package."""
+    if config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR or not _is_cutover_run(config):
+        return
+    config.args = [str(SUITE_DIR)]
+
+
+def _check_input_paths(config: pytest.Config) -> None:
+    """Files named on the command line exist: one line, once, before anything starts."""
+    for option, kind in (("--targets", "file"), ("--manifests", "directory"), ("--kubeconfig", "file")):
+        value = config.getoption(option)
+        if not value:
+            continue
+        path = Path(str(value)).expanduser()
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        exists = path.is_file() if kind == "file" else path.exists()
+        if not exists:
+            raise InputError(f"{path} does not exist", field=option, hint=f"give an existing {kind}")
 
 
 def _wants_report(config: pytest.Config) -> bool:
-    """The report is written for runs of the migration checks, or when asked for."""
+    """Foreseeably a run of the migration checks (the report also wakes up later, when
+    collection finds cutover checks elsewhere)."""
     explicit = config.getoption("go_report", None)
     if explicit is not None:
         return bool(explicit)
     if config.option.collectonly:
         return False
-    return any("tests_migration" in Path(str(arg).split("::")[0]).resolve().parts for arg in config.args)
+    for arg in config.args:
+        path = Path(str(arg).split("::")[0])
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        parts = path.resolve().parts
+        if "tests_migration" in parts or path.resolve().is_relative_to(SUITE_DIR):
+            return True
+    return False
 
 
 class CutoverPlugin:
@@ -137,7 +207,8 @@ class CutoverPlugin:
         self._state_dir: Path | None = None
         self._owns_state_dir = False
         self.prefetched: dict[str, Future[Outcome]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._probe_slots = threading.BoundedSemaphore(32)
+        self._stopping = threading.Event()
         self.records: dict[str, dict[str, Any]] = {}
         self._cluster: ClusterState | None = None
         attempts = config.getoption("--attempts") or int(config.getini("cutover_attempts") or 3)
@@ -150,6 +221,17 @@ class CutoverPlugin:
         if self._targets is None:
             self._targets = self._load_targets()
         return self._targets
+
+    @property
+    def loaded_targets(self) -> Targets | None:
+        """The targets if this run has loaded them (never starts a lab)."""
+        return self._targets
+
+    def waivers(self) -> list[Waiver]:
+        return self._targets.waivers if self._targets is not None else []
+
+    def cluster_description(self) -> str | None:
+        return self._cluster.description if self._cluster is not None else None
 
     def _load_targets(self) -> Targets:
         config = self.config
@@ -173,7 +255,10 @@ class CutoverPlugin:
                     detach=False,
                 )
             )
-            return parse_targets(self.lab.prepare(), str(self._state_dir / "targets.yaml"))
+            data = self.lab.prepare()
+            # What the user wrote is the overlay beside the manifests: name it in errors.
+            overlay = (data.get("source") or {}).get("overlay")
+            return parse_targets(data, str(overlay or self._state_dir / "targets.yaml"))
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -188,9 +273,9 @@ class CutoverPlugin:
             self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
 
     def stop_lab(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        # Probes not yet started never start; running ones are on daemon threads, so a run
+        # stopped with Ctrl-C does not wait out a two-minute stream before it exits.
+        self._stopping.set()
         if self.lab is not None and self.lab_started:
             self.lab.stop_started()
             self.lab_started = False
@@ -226,10 +311,29 @@ class CutoverPlugin:
 
     # -- cluster --------------------------------------------------------------------
     @property
-    def cluster(self) -> ClusterState:
-        if self._cluster is None:
+    def cluster(self) -> ClusterState | None:
+        """The cluster state the cluster checks read, or None when this run has no cluster
+        source: --kubeconfig / --context, in-cluster credentials, --manifests, or the lab's
+        own manifests. With --targets alone there is none, and bundled fixtures are never
+        read in its place."""
+        if self._cluster is None and self._cluster_source_kind() is not None:
             self._cluster = self._read_cluster()
         return self._cluster
+
+    def _cluster_source_kind(self) -> str | None:
+        config = self.config
+        if (
+            config.getoption("--kubeconfig")
+            or config.getoption("--context")
+            or config.getoption("k8s_kubeconfig", None)
+            or os.environ.get("KUBERNETES_SERVICE_HOST")
+        ):
+            return "api"
+        if config.getoption("--manifests") or config.getini("cutover_manifests"):
+            return "manifests"
+        if not (config.getoption("--targets") or config.getini("cutover_targets")):
+            return "manifests"  # the lab's manifests: the scope of this run
+        return None
 
     def _read_cluster(self) -> ClusterState:
         config = self.config
@@ -243,7 +347,7 @@ class CutoverPlugin:
             kubeconfig = str(copy)
         try:
             source: ClusterSource
-            if kubeconfig or context or os.environ.get("KUBERNETES_SERVICE_HOST"):
+            if self._cluster_source_kind() == "api":
                 source = connect(kubeconfig, context)
             else:
                 source = ManifestSource(self._manifests_dir())
@@ -255,19 +359,19 @@ class CutoverPlugin:
         manifests = self.config.getoption("--manifests") or self.config.getini("cutover_manifests")
         return Path(str(manifests)) if manifests else default_manifests()
 
-    def cluster_settings(self) -> ClusterSettings:
+    def cluster_settings(self, cluster: ClusterState) -> ClusterSettings:
         config = self.config
         settings = ClusterSettings(bundle_version=config.getoption("--gateway-api-version"))
         settings.cilium_version = config.getoption("--cilium-version")
         overlay: dict[str, Any] = {}
-        if not self.cluster.live:
+        if not cluster.live:
             overlay = load_overlay(self._manifests_dir())
             if settings.cilium_version is None:
                 # Offline, the lab profile stands for the Cilium the manifests will meet.
                 lab = overlay.get("lab") or {}
                 name = config.getoption("--profile") or lab.get("profile") or DEFAULT_PROFILE
                 settings.cilium_version = get_profile(str(name)).cilium_version
-        if config.getoption("--targets") or not self.cluster.live:
+        if config.getoption("--targets") or not cluster.live:
             settings.target_hosts = {s.host for s in self.targets.services}
         if config.getoption("--targets"):
             settings.option_b = {s.name for s in self.targets.services if s.backend_tls.get("mode") == "B"}
@@ -276,6 +380,16 @@ class CutoverPlugin:
                 if ((service or {}).get("backend_tls") or {}).get("mode") == "B":
                     settings.option_b.add(str(name))
         return settings
+
+    def _no_cluster_cases(self, kind: str) -> list[Case]:
+        """Without a cluster source the cluster checks are "not run", one per target service
+        (so `-m wave2` selects them) - never run against the bundled demo manifests."""
+        info = CLUSTER_INFOS[kind]
+        reason = "no cluster source (pass --kubeconfig or --manifests)"
+        if kind in ("phase1", "phase3"):
+            # Cluster-wide checks: one result, in no wave.
+            return [not_configured(info, ServiceTarget(name="cluster", host="", wave=0), reason)]
+        return [not_configured(info, service, reason) for service in self.targets.services]
 
     def context(self) -> ProbeContext:
         return ProbeContext(
@@ -300,8 +414,12 @@ class CutoverPlugin:
             return
         cluster_kind = getattr(metafunc.module, "CLUSTER_KIND", None)
         if cluster_kind is not None:
+            cluster = self.cluster
             try:
-                cases = cluster_cases(cluster_kind, self.cluster, self.cluster_settings())
+                if cluster is None:
+                    cases = self._no_cluster_cases(cluster_kind)
+                else:
+                    cases = cluster_cases(cluster_kind, cluster, self.cluster_settings(cluster))
             except CutoverError as exc:
                 raise pytest.UsageError(str(exc)) from None
             cluster_params = []
@@ -352,7 +470,7 @@ class CutoverPlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        cases = [_case_of(item) for item in session.items]
+        cases = [case_of(item) for item in session.items]
         wanted = [
             case for case in cases if case is not None and case.runner is not None and case.info.kind in CHECK_MODULES
         ]
@@ -363,10 +481,25 @@ class CutoverPlugin:
                 # Long probes (delays, streams) run ahead, overlapping: the run takes about as
                 # long as its longest probe, not the sum.
                 context = self.context()
-                self._pool = ThreadPoolExecutor(max_workers=min(32, len(slow)), thread_name_prefix="cutover-probe")
                 for case in slow:
-                    self.prefetched[case.id + case.info.kind] = self._pool.submit(case.run, context)
+                    self.prefetched[case.id + case.info.kind] = self._run_ahead(case.run, context)
         yield
+
+    def _run_ahead(self, run: Callable[[ProbeContext], Outcome], context: ProbeContext) -> Future[Outcome]:
+        """Start a long probe on a daemon thread (at most 32 at once); its Future holds the outcome."""
+        future: Future[Outcome] = Future()
+
+        def work() -> None:
+            with self._probe_slots:
+                if self._stopping.is_set() or not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(run(context))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+        threading.Thread(target=work, name="cutover-probe", daemon=True).start()
+        return future
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.stop_lab()
@@ -381,23 +514,17 @@ class CutoverPlugin:
             return future.result()
         return case.run(self.context())
 
-    def record(self, nodeid: str, case: Case, outcome: Outcome | None, skipped: str | None = None) -> None:
+    def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> None:
         redact_names = self.targets.redact_headers
         self.records[nodeid] = {
+            "skip_kind": case.skip_kind,
+            "skip_reason": case.skip_reason,
             "differences": redact([d.to_dict() for d in outcome.differences], redact_names) if outcome else [],
             "evidence": redact(outcome.evidence, redact_names) if outcome else {},
             "attempts": outcome.attempts if outcome else 0,
             "duration": round(outcome.duration, 3) if outcome else 0.0,
             "warnings": [f"{case.id}: {d.line()}" for d in outcome.warnings] if outcome else [],
         }
-
-
-def _case_of(item: pytest.Item) -> Case | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    case = callspec.params.get("cutover_case")
-    return case if isinstance(case, Case) else None
 
 
 def _plugin(config: pytest.Config) -> CutoverPlugin:
@@ -442,7 +569,7 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
     def check(case: Case) -> Outcome:
         __tracebackhide__ = True
         if case.skip_reason is not None:
-            plugin.record(request.node.nodeid, case, None, skipped=case.skip_reason)
+            plugin.record(request.node.nodeid, case, None)
             pytest.skip(case.skip_reason)
         outcome = plugin.outcome_of(case)
         plugin.record(request.node.nodeid, case, outcome)
@@ -454,210 +581,3 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
         return outcome
 
     return check
-
-
-class GoNoGoReport:
-    """Collects every check's result and writes the verdict: summary.json, junit.xml and
-    the self-contained go-no-go.html (pytest-html 4, with the verdict added through its hooks)."""
-
-    def __init__(self, config: pytest.Config, session_plugin: CutoverPlugin) -> None:
-        self.config = config
-        self.session_plugin = session_plugin
-        self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        self.ticket = check_ticket(config.getoption("--ticket"))
-        self.change_note = config.getoption("--change-note")
-        reports = config.getoption("--report-dir") or config.getini("cutover_report_dir") or "reports"
-        self.reports = Path(str(reports))
-        if not self.reports.is_absolute():
-            self.reports = Path(str(config.rootpath)) / self.reports
-        self.directory = run_directory(self.reports, self.started, self.ticket)
-        if not config.option.htmlpath:
-            config.option.htmlpath = str(self.directory / "go-no-go.html")
-            config.option.self_contained_html = True
-        if not getattr(config.option, "xmlpath", None):
-            config.option.xmlpath = str(self.directory / "junit.xml")
-        self.cases: dict[str, Case] = {}
-        self.selected: list[str] = []
-        self.results: dict[str, CheckResult] = {}
-        self.others: dict[str, CheckResult] = {}
-        self.summary: dict[str, Any] | None = None
-        self.latest: Path | None = None
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            case = _case_of(item)
-            if case is not None:
-                self.cases[item.nodeid] = case
-        self.selected = [item.nodeid for item in items]
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.results[report.nodeid] = self._result(report)
-        elif report.when == "teardown" and report.failed and report.nodeid in self.results:
-            self.results[report.nodeid].outcome = "error"
-            self.results[report.nodeid].message = _first_lines(report.longreprtext)
-
-    def _result(self, report: pytest.TestReport) -> CheckResult:
-        case = self.cases.get(report.nodeid)
-        record = self.session_plugin.records.get(report.nodeid, {})
-        if case is None:
-            outcome = "passed" if report.passed else "n/a" if report.skipped else "error"
-            return CheckResult(
-                report.nodeid,
-                "-",
-                None,
-                "other",
-                outcome,
-                _first_lines(report.longreprtext),
-                nodeid=report.nodeid,
-                duration=report.duration,
-            )
-        result = CheckResult(
-            id=case.id,
-            service=case.service.name,
-            wave=case.service.wave,
-            kind=case.info.kind,
-            outcome="passed",
-            probe=case.probe,
-            nodeid=report.nodeid,
-            duration=float(record.get("duration") or report.duration),
-            differences=record.get("differences") or [],
-            evidence=record.get("evidence") or {},
-            warnings=record.get("warnings") or [],
-        )
-        if report.skipped:
-            result.outcome = case.skip_kind or "not run"
-            result.message = case.skip_reason or _skip_reason(report)
-        elif report.failed:
-            # A parity failure is a finding; anything else (a crash, a fixture error) is an error.
-            result.outcome = "failed" if record.get("parity_failed") and report.when == "call" else "error"
-            result.message = _first_lines(report.longreprtext)
-            today = self.started.date()
-            waiver, refused = waiver_for(self.session_plugin.targets.waivers, case.info.kind, case.service.name, today)
-            if waiver is not None and result.outcome == "failed":
-                result.outcome = "waived"
-                result.waiver = {"owner": waiver.owner, "reason": waiver.reason, "expires": str(waiver.expires)}
-            elif refused:
-                result.message += "\n" + "; ".join(refused)
-        return result
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        outcome = yield
-        report = outcome.get_result()
-        if report.when != "call" and not (report.when == "setup" and report.skipped):
-            return
-        case = self.cases.get(item.nodeid)
-        record = self.session_plugin.records.get(item.nodeid)
-        if case is None or not record or not (record.get("evidence") or record.get("differences")):
-            return
-        try:
-            from pytest_html import extras
-        except ImportError:  # pragma: no cover - pytest-html is a dependency
-            return
-        shown = {"id": case.id, "kind": case.info.kind, "outcome": report.outcome, **record}
-        report.extras = [*getattr(report, "extras", []), extras.html(check_extra(shown))]
-
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        results = [self.results[n] for n in self.selected if n in self.results]
-        verdict = decide(results)
-        targets = self.session_plugin._targets
-        source = targets.source if targets else {}
-        if source.get("kind") == "lab":
-            environment = f"embedded lab, profile {source.get('profile')}, manifests {source.get('manifests')}" + (
-                f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
-            )
-        elif targets is not None:
-            environment = f"targets {targets.path}" + (f" ({source.get('context')})" if source.get("context") else "")
-        else:
-            environment = "-"
-        checks = [r for r in results if r.kind != "other"]
-        waivers = []
-        if targets is not None:
-            for waiver in targets.waivers:
-                problem = waiver.problem(self.started.date())
-                waivers.append(
-                    {
-                        "check": waiver.check,
-                        "service": waiver.service,
-                        "owner": waiver.owner,
-                        "reason": waiver.reason,
-                        "expires": str(waiver.expires),
-                        "status": "valid" if problem is None else f"refused: {problem}",
-                    }
-                )
-        self.summary = {
-            "verdict": verdict.label,
-            "reason": verdict.reason,
-            "counts": verdict.counts,
-            "ticket": self.ticket,
-            "change_note": self.change_note,
-            "waves": sorted({r.wave for r in checks if r.wave is not None}),
-            "services": list(dict.fromkeys(r.service for r in checks)),
-            "selection": " ".join(
-                part
-                for part in (
-                    f"-m {session.config.option.markexpr}" if session.config.option.markexpr else "",
-                    f"-k {session.config.option.keyword}" if session.config.option.keyword else "",
-                )
-                if part
-            )
-            or "all",
-            "targets": str(targets.path) if targets and targets.path else None,
-            "environment": environment,
-            "lab_profile": source.get("profile"),
-            "cluster_context": self.session_plugin._cluster.description if self.session_plugin._cluster else None,
-            "endpoints": {
-                name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
-                for name, e in (targets.endpoints.items() if targets else [])
-            },
-            "started": self.started.isoformat(),
-            "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            "suite_version": __version__,
-            "checks": [r.to_dict() for r in results],
-            "waivers": waivers,
-            "warnings": [w for r in results for w in r.warnings],
-            "notes": list(targets.notes) if targets else [],
-        }
-        write_summary(self.directory, self.summary)
-        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-            session.exitstatus = pytest.ExitCode.OK if verdict.go else pytest.ExitCode.TESTS_FAILED
-
-    def pytest_html_report_title(self, report: Any) -> None:
-        report.title = "cutover go/no-go" + (f" - {self.ticket}" if self.ticket else "")
-
-    def pytest_html_results_summary(
-        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
-    ) -> None:
-        if self.summary is not None:
-            prefix.extend(fragments(self.summary))
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.summary is None:
-            return
-        self.latest = refresh_latest(self.reports, self.directory)
-        terminalreporter.write_sep(
-            "=",
-            f"cutover: {self.summary['verdict']} - {self.summary['reason']}",
-            green=self.summary["verdict"] == "GO",
-            red=self.summary["verdict"] != "GO",
-        )
-        for name in ("go-no-go.html", "summary.json", "junit.xml"):
-            if (self.directory / name).exists():
-                terminalreporter.write_line(f"cutover report: {self.directory / name}")
-        terminalreporter.write_line(f"cutover latest: {self.latest}")
-
-
-def _first_lines(text: str, count: int = 12) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    parity = [line for line in lines if line.lstrip().startswith("E ")]
-    chosen = parity or lines[-count:]
-    return "\n".join(line.strip().removeprefix("E").strip() for line in chosen[:count])
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr)

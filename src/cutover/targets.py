@@ -8,6 +8,7 @@ file and the field.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,13 @@ from cutover.errors import InputError
 from cutover.probe.client import Endpoint
 
 __all__ = [
+    "ALL_KINDS",
+    "CHECK_KINDS",
     "ExpectedDifference",
     "PathRule",
     "ServiceTarget",
     "Targets",
+    "Unverified",
     "VantagePoint",
     "Waiver",
     "load_targets",
@@ -30,6 +34,55 @@ __all__ = [
 ]
 
 CHECK_KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
+# Every kind a waiver or an expected difference may name: parity, load, soak, the cluster
+# checks, and the behaviours the lab could not model.
+ALL_KINDS = (*CHECK_KINDS, "load", "soak", "phase0", "phase1", "coverage", "phase3", "unmodelled")
+
+# The keys each part of the file may hold. An unknown key is refused with a suggestion:
+# a typo such as `https_prot` would otherwise fall back to a default without a word.
+_KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "(top level)": (
+        "version",
+        "source",
+        "endpoints",
+        "ca_bundle",
+        "vantage_points",
+        "default_vantage_point",
+        "services",
+        "waivers",
+        "notes",
+        "redact_headers",
+        "settings",
+    ),
+    "endpoints": ("nginx", "gateway"),
+    "endpoint": ("address", "http_port", "https_port"),
+    "vantage point": ("address", "description"),
+    "service": (
+        "name",
+        "host",
+        "wave",
+        "namespace",
+        "ingress",
+        "complexity",
+        "backends",
+        "paths",
+        "checks",
+        "timeouts",
+        "sse",
+        "source_ip",
+        "backend_tls",
+        "redirects",
+        "headers",
+        "expected_differences",
+        "vantage_point",
+        "scheme",
+        "unverified",
+    ),
+    "path": ("path", "type", "backend"),
+    "expected difference": ("check", "probe", "field", "reason", "owner", "expires"),
+    "waiver": ("check", "service", "owner", "reason", "expires"),
+    "unverified": ("behaviour", "object", "side", "verify"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,19 +101,46 @@ class PathRule:
 
 @dataclass(frozen=True)
 class ExpectedDifference:
-    """A reviewed, known difference: check kind, probe id glob, optional field, and why."""
+    """A reviewed, known difference: one check kind, a probe id glob and/or a field glob, why,
+    who reviewed it and until when. It turns a matching difference into "waived", never "passed"."""
 
     check: str
     probe: str
     reason: str
     field: str = "*"
+    owner: str = ""
+    expires: dt.date | None = None
 
     def covers(self, check: str, probe_id: str, field_name: str) -> bool:
         return (
-            self.check in (check, "*")
+            self.check == check
             and fnmatch.fnmatchcase(probe_id, self.probe)
             and fnmatch.fnmatchcase(field_name, self.field)
         )
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "kind": "expected difference",
+            "owner": self.owner,
+            "reason": self.reason,
+            "expires": self.expires.isoformat() if self.expires else "",
+            "probe": self.probe,
+            "field": self.field,
+        }
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A behaviour of this service that no check can verify here (the lab does not model it,
+    or no check covers it): it blocks GO until a run that can verify it, or a waiver."""
+
+    behaviour: str
+    obj: str = ""
+    side: str = ""
+    verify: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +184,7 @@ class ServiceTarget:
     vantage_point: str | None = None
     # How clients reach the host: https where the old side had a certificate for it.
     scheme: str = "https"
+    unverified: list[Unverified] = field(default_factory=list)
 
     @property
     def first_path(self) -> str:
@@ -111,6 +192,8 @@ class ServiceTarget:
         return self.paths[0].path if self.paths else "/"
 
     def expected(self, check: str, probe_id: str, field_name: str) -> ExpectedDifference | None:
+        """The first reviewed difference covering this field (expired ones included: the caller
+        decides, so that an expired entry is reported rather than silently ignored)."""
         for item in self.expected_differences:
             if item.covers(check, probe_id, field_name):
                 return item
@@ -184,30 +267,73 @@ class _Fields:
             raise self.fail(where, f"must be a string, got {type(value).__name__}")
         return str(value)
 
+    def known(self, entry: dict[str, Any], where: str, part: str) -> None:
+        """Refuse keys this part of the file does not have, suggesting the closest known one."""
+        allowed = _KNOWN_KEYS[part]
+        for key in entry:
+            if str(key) in allowed:
+                continue
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+            raise self.fail(where, f"unknown key {key!r}; {hint}")
+
     def integer(self, value: Any, where: str, minimum: int = 0, maximum: int = 65535) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
             raise self.fail(where, f"must be a whole number from {minimum} to {maximum}, got {value!r}")
         return value
 
 
+def _only_wildcards(pattern: str | None) -> bool:
+    return pattern is None or not pattern.replace("*", "").strip()
+
+
 def _expected(f: _Fields, value: Any, where: str) -> list[ExpectedDifference]:
     result: list[ExpectedDifference] = []
     for index, item in enumerate(f.listing(value, where)):
-        entry = f.mapping(item, f"{where}[{index}]", required=True)
-        reason = f.text(entry.get("reason"), f"{where}[{index}].reason", required=False)
-        if not reason.strip():
-            raise f.fail(
-                f"{where}[{index}].reason", "is missing", hint="an expected difference needs a reviewed reason"
-            )
-        check = f.text(entry.get("check"), f"{where}[{index}].check", required=False, default="*")
-        if check not in (*CHECK_KINDS, "*"):
-            raise f.fail(f"{where}[{index}].check", f"must be one of {', '.join(CHECK_KINDS)}, got {check!r}")
+        here = f"{where}[{index}]"
+        entry = f.mapping(item, here, required=True)
+        f.known(entry, here, "expected difference")
+        check = f.text(entry.get("check"), f"{here}.check")
+        if check not in ALL_KINDS:
+            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(ALL_KINDS)}), got {check!r}")
+        probe = f.text(entry.get("probe"), f"{here}.probe", required=False) or None
+        field_name = f.text(entry.get("field"), f"{here}.field", required=False) or None
+        if probe is None and field_name is None:
+            raise f.fail(here, "names neither a probe nor a field", hint="say which difference was reviewed")
+        if _only_wildcards(probe) and _only_wildcards(field_name):
+            raise f.fail(here, "matches every probe and every field", hint="a wildcard-only entry hides every failure")
+        for key, hint in (
+            ("reason", "why the difference is acceptable"),
+            ("owner", "who reviewed it"),
+            ("expires", "when it must be reviewed again"),
+        ):
+            if entry.get(key) in (None, ""):
+                raise f.fail(f"{here}.{key}", "is missing", hint=f"an expected difference needs {hint}")
         result.append(
             ExpectedDifference(
                 check=check,
-                probe=f.text(entry.get("probe"), f"{where}[{index}].probe", required=False, default="*"),
-                reason=reason,
-                field=f.text(entry.get("field"), f"{where}[{index}].field", required=False, default="*"),
+                probe=probe or "*",
+                reason=f.text(entry.get("reason"), f"{here}.reason"),
+                field=field_name or "*",
+                owner=f.text(entry.get("owner"), f"{here}.owner"),
+                expires=_date(f, entry.get("expires"), f"{here}.expires"),
+            )
+        )
+    return result
+
+
+def _unverified(f: _Fields, value: Any, where: str) -> list[Unverified]:
+    result = []
+    for index, item in enumerate(f.listing(value, where)):
+        here = f"{where}[{index}]"
+        entry = f.mapping(item, here, required=True)
+        f.known(entry, here, "unverified")
+        result.append(
+            Unverified(
+                behaviour=f.text(entry.get("behaviour"), f"{here}.behaviour"),
+                obj=f.text(entry.get("object"), f"{here}.object", required=False),
+                side=f.text(entry.get("side"), f"{here}.side", required=False),
+                verify=f.text(entry.get("verify"), f"{here}.verify", required=False),
             )
         )
     return result
@@ -236,10 +362,13 @@ def _scheme(f: _Fields, value: Any, where: str) -> str:
 def parse_targets(data: Any, file: str = "<targets>") -> Targets:
     f = _Fields(file)
     root = f.mapping(data, "(top level)", required=True)
+    f.known(root, "(top level)", "(top level)")
     endpoints: dict[str, Endpoint] = {}
     raw_endpoints = f.mapping(root.get("endpoints"), "endpoints", required=True)
+    f.known(raw_endpoints, "endpoints", "endpoints")
     for side in ("nginx", "gateway"):
         entry = f.mapping(raw_endpoints.get(side), f"endpoints.{side}", required=True)
+        f.known(entry, f"endpoints.{side}", "endpoint")
         endpoints[side] = Endpoint(
             name=side,
             address=f.text(entry.get("address"), f"endpoints.{side}.address"),
@@ -249,6 +378,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
     vantage: dict[str, VantagePoint] = {}
     for name, value in f.mapping(root.get("vantage_points"), "vantage_points").items():
         entry = f.mapping(value, f"vantage_points.{name}", required=True)
+        f.known(entry, f"vantage_points.{name}", "vantage point")
         vantage[str(name)] = VantagePoint(
             str(name),
             f.text(entry.get("address"), f"vantage_points.{name}.address", required=False) or None,
@@ -263,6 +393,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
         where = f"services[{index}]"
         entry = f.mapping(value, where, required=True)
         name = f.text(entry.get("name"), f"{where}.name")
+        f.known(entry, f"services[{name}]", "service")
         if name in seen:
             raise f.fail(f"{where}.name", f"service {name!r} is listed twice")
         seen.add(name)
@@ -274,6 +405,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
         paths = []
         for path_index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths")):
             path_entry = f.mapping(item, f"{where}.paths[{path_index}]", required=True)
+            f.known(path_entry, f"{where}.paths[{path_index}]", "path")
             path = f.text(path_entry.get("path"), f"{where}.paths[{path_index}].path")
             if not path.startswith("/"):
                 raise f.fail(f"{where}.paths[{path_index}].path", f"must start with '/', got {path!r}")
@@ -319,27 +451,44 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
                 vantage_point=str(service_vantage) if service_vantage is not None else None,
                 scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
+                unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
             )
         )
     waivers: list[Waiver] = []
     for index, value in enumerate(f.listing(root.get("waivers"), "waivers")):
-        entry = f.mapping(value, f"waivers[{index}]", required=True)
+        here = f"waivers[{index}]"
+        entry = f.mapping(value, here, required=True)
+        f.known(entry, here, "waiver")
+        check = f.text(entry.get("check"), f"{here}.check")
+        service_name = f.text(entry.get("service"), f"{here}.service")
+        if _only_wildcards(check) and _only_wildcards(service_name):
+            raise f.fail(here, "waives every check of every service", hint="name one check and one service")
+        if check not in ALL_KINDS:
+            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(ALL_KINDS)}), got {check!r}")
         waivers.append(
             Waiver(
-                check=f.text(entry.get("check"), f"waivers[{index}].check"),
-                service=f.text(entry.get("service"), f"waivers[{index}].service"),
-                owner=f.text(entry.get("owner"), f"waivers[{index}].owner", required=False),
-                reason=f.text(entry.get("reason"), f"waivers[{index}].reason", required=False),
-                expires=_date(f, entry.get("expires"), f"waivers[{index}].expires"),
+                check=check,
+                service=service_name,
+                owner=f.text(entry.get("owner"), f"{here}.owner", required=False),
+                reason=f.text(entry.get("reason"), f"{here}.reason", required=False),
+                expires=_date(f, entry.get("expires"), f"{here}.expires"),
             )
         )
+    ca_bundle = f.text(root.get("ca_bundle"), "ca_bundle", required=False) or None
+    if ca_bundle is not None:
+        ca_path = Path(ca_bundle).expanduser()
+        if not ca_path.is_absolute() and file != "<targets>":
+            ca_path = Path(file).parent / ca_path
+        if not ca_path.is_file():
+            raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")
+        ca_bundle = str(ca_path)
     return Targets(
         path=Path(file) if file != "<targets>" else None,
         endpoints=endpoints,
         services=services,
         vantage_points=vantage,
         default_vantage_point=str(default_vantage) if default_vantage is not None else None,
-        ca_bundle=str(root["ca_bundle"]) if root.get("ca_bundle") else None,
+        ca_bundle=ca_bundle,
         waivers=waivers,
         source=f.mapping(root.get("source"), "source"),
         settings=f.mapping(root.get("settings"), "settings"),

@@ -7,9 +7,10 @@ requests at both endpoints and returns an Outcome with side-by-side evidence.
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ class Difference:
     note: str = ""
     # What the two columns are: the two proxies, or (cluster checks) expected and found.
     sides: tuple[str, str] = ("nginx", "gateway")
+    # The reviewed entry behind `expected` (owner, reason, expiry), shown with the waived result.
+    reviewed: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class Difference:
             "expected": self.expected,
             "note": self.note,
             "sides": list(self.sides),
+            "reviewed": self.reviewed,
         }
 
     def line(self) -> str:
@@ -148,10 +152,28 @@ class ProbeContext:
 
 def on_both(targets: Targets, action: Callable[[Endpoint], Any]) -> tuple[Any, Any]:
     """Run action against nginx and the Gateway at the same time."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cutover-side") as pool:
-        nginx = pool.submit(action, targets.nginx)
-        gateway = pool.submit(action, targets.gateway)
-        return nginx.result(), gateway.result()
+    results: dict[str, Any] = {}
+    errors: dict[str, BaseException] = {}
+
+    def side(name: str, endpoint: Endpoint) -> None:
+        try:
+            results[name] = action(endpoint)
+        except BaseException as exc:
+            errors[name] = exc
+
+    # Daemon threads: a run stopped with Ctrl-C exits without waiting for a long probe.
+    threads = [
+        threading.Thread(target=side, args=(name, endpoint), name=f"cutover-{name}", daemon=True)
+        for name, endpoint in (("nginx", targets.nginx), ("gateway", targets.gateway))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in ("nginx", "gateway"):
+        if name in errors:
+            raise errors[name]
+    return results["nginx"], results["gateway"]
 
 
 def converge(run_once: Callable[[], Outcome], attempts: int, max_attempts: int) -> Outcome:
@@ -222,11 +244,21 @@ class Case:
         started = time.monotonic()
         outcome = self.runner(self, context)
         outcome.duration = time.monotonic() - started
+        today = dt.date.today()
         for difference in outcome.differences:
-            if difference.expected is None:
-                reviewed = self.service.expected(self.info.kind, self.probe, difference.field)
-                if reviewed is not None:
-                    difference.expected = reviewed.reason
+            if difference.expected is not None:
+                continue
+            reviewed = self.service.expected(self.info.kind, self.probe, difference.field)
+            if reviewed is None:
+                continue
+            if reviewed.expired(today):
+                # An expired review no longer counts: the difference fails again, and says why.
+                expiry = reviewed.expires.isoformat() if reviewed.expires else "?"
+                stale = f"expected difference by {reviewed.owner} expired on {expiry}"
+                difference.note = f"{difference.note}; {stale}" if difference.note else stale
+                continue
+            difference.expected = reviewed.reason
+            difference.reviewed = reviewed.describe()
         return outcome
 
 

@@ -148,8 +148,8 @@ class _Renderer:
         # Seeded faults only: cluster name -> the most connections and requests Envoy allows.
         self.connection_limits: dict[str, int] = {}
 
-    def note(self, obj: str, message: str) -> None:
-        self.notes.append(Note("gateway", obj, message))
+    def note(self, obj: str, message: str, verify: str = "") -> None:
+        self.notes.append(Note("gateway", obj, message, verify))
 
     # -- gateways and listeners -------------------------------------------------
     def gateways(self) -> list[Gateway]:
@@ -354,7 +354,11 @@ class _Renderer:
                 for backend in rule.backend_refs:
                     self.connection_limits[f"{backend.namespace}/{backend.name}:{backend.port}"] = limited
             else:
-                self.note(where, f"filter {kind} is not modelled by the lab; ignored")
+                self.note(
+                    where,
+                    f"filter {kind} is not modelled by the lab; ignored",
+                    verify=f"a staging run (--targets) through the Gateway's {kind} filter",
+                )
         if request_add:
             action["request_headers_to_add"] = request_add
         if request_remove:

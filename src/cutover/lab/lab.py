@@ -498,6 +498,7 @@ class Lab:
                 continue
             name = ingress.name if names.count(ingress.name) == 1 else f"{ingress.namespace}/{ingress.name}"
             service_targets = self._service_target(name, ingress, vantage)
+            service_targets["unverified"] = self._unverified(ingress, service_targets["host"])
             services.append(service_targets)
         overlay_services = self.overlay.get("services") or {}
         for entry in services:
@@ -533,6 +534,18 @@ class Lab:
             "waivers": self.overlay.get("waivers") or [],
             "notes": [str(n) for n in self.notes],
         }
+
+    def _unverified(self, ingress: Any, host: str) -> list[dict[str, str]]:
+        """The behaviours of this service the lab does not model: its Ingress's, and those of the
+        HTTPRoutes serving its host. Each becomes a "not verified" result."""
+        assert self.manifests is not None
+        refs = {ingress.source.ref}
+        refs |= {r.source.ref for r in self.manifests.http_routes if host in r.hostnames or not r.hostnames}
+        found = []
+        for note in self.notes:
+            if note.verify and any(note.obj == ref or note.obj.startswith(ref + " ") for ref in refs):
+                found.append({"behaviour": note.message, "object": note.obj, "side": note.side, "verify": note.verify})
+        return found
 
     def _service_target(self, name: str, ingress: Any, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
         assert self.manifests is not None and self.envoy is not None

@@ -34,6 +34,9 @@ class Note:
     side: str
     obj: str
     message: str
+    # Set when the note is a behaviour the lab does not model: what would verify it instead.
+    # Such a note becomes a "not verified" result for the services it concerns.
+    verify: str = ""
 
     def __str__(self) -> str:
         return f"[{self.side}] {self.obj}: {self.message}"

@@ -166,9 +166,23 @@ class _Renderer:
         for ing in ingresses:
             for key in sorted(ing.annotations):
                 if key.startswith(NGINX_PREFIX) and key.removeprefix(NGINX_PREFIX) not in MODELLED_ANNOTATIONS:
-                    self.notes.append(Note("nginx", ing.source.ref, f"annotation {key} is not modelled by the lab"))
+                    self.notes.append(
+                        Note(
+                            "nginx",
+                            ing.source.ref,
+                            f"annotation {key} is not modelled by the lab",
+                            verify=f"a staging run (--targets) with a check that exercises {key}",
+                        )
+                    )
             if ing.default_backend is not None:
-                self.notes.append(Note("nginx", ing.source.ref, "spec.defaultBackend is not modelled by the lab"))
+                self.notes.append(
+                    Note(
+                        "nginx",
+                        ing.source.ref,
+                        "spec.defaultBackend is not modelled by the lab",
+                        verify="a staging run (--targets) probing paths no rule matches",
+                    )
+                )
         hosts: dict[str, list[Ingress]] = {}
         for ing in ingresses:
             for host in ing.hosts:
@@ -336,7 +350,14 @@ class _Renderer:
     def _upstream(self, ing: Ingress, backend: IngressBackend) -> str:
         protocol = (ing.annotation("backend-protocol") or "HTTP").upper()
         if protocol not in ("HTTP", "HTTPS"):
-            self.notes.append(Note("nginx", ing.source.ref, f"backend-protocol {protocol} is not modelled; HTTP used"))
+            self.notes.append(
+                Note(
+                    "nginx",
+                    ing.source.ref,
+                    f"backend-protocol {protocol} is not modelled; HTTP used",
+                    verify=f"a staging run (--targets) against the {protocol} backend",
+                )
+            )
             protocol = "HTTP"
         service, port = resolve_service_port(self.manifests, ing.namespace, backend)
         address = self.layout.backend(ing.namespace, backend.service, port) if port else None

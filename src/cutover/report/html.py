@@ -8,12 +8,22 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from cutover.report.verdict import BLOCKING, OUTCOMES
+
 __all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
 KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
 OPTIONAL_KINDS = ("load",)
 CLUSTER_KINDS = ("phase0", "phase1", "coverage", "phase3")
-CELL = {"passed": "pass", "failed": "fail", "error": "fail", "waived": "waived", "n/a": "n.a.", "not run": "not run"}
+CELL = {
+    "passed": "pass",
+    "failed": "fail",
+    "error": "error",
+    "waived": "waived",
+    "n/a": "n.a.",
+    "not run": "not run",
+    "not verified": "not verified",
+}
 
 CSS = """
 .cutover { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d1d1f; }
@@ -26,7 +36,7 @@ CSS = """
   vertical-align: top; }
 .cutover td.pass { background: #dafbe1; } .cutover td.fail { background: #ffd7d5; }
 .cutover td.waived { background: #fff3c4; } .cutover td.na { background: #f2f2f2; color: #777; }
-.cutover td.notrun { background: #ffe0b2; }
+.cutover td.notrun, .cutover td.notverified { background: #ffe0b2; } .cutover td.error { background: #ffd7d5; }
 .cutover .evidence { border: 1px solid #ddd; border-left: 4px solid #c62828; padding: 8px 12px; margin: 10px 0;
   page-break-inside: avoid; }
 .cutover .evidence.waived { border-left-color: #b58900; }
@@ -83,7 +93,7 @@ def _matrix(checks: list[dict[str, Any]]) -> str:
     for check in checks:
         if check["service"] not in services:
             services.append(check["service"])
-    order = ["failed", "error", "not run", "waived", "passed", "n/a"]
+    order = list(OUTCOMES)
     present = {c["kind"] for c in checks}
     kinds = [*KINDS, *(k for k in (*OPTIONAL_KINDS, *CLUSTER_KINDS) if k in present)]
     head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
@@ -253,7 +263,13 @@ def check_extra(check: dict[str, Any]) -> str:
 def fragments(summary: dict[str, Any]) -> list[str]:
     checks = summary.get("checks") or []
     parts = [f"<style>{CSS}</style>", _banner(summary), _scope(summary), _matrix(checks)]
-    failing = [c for c in checks if c["outcome"] in ("failed", "error", "not run")]
+    if summary.get("complete") is False:
+        parts.insert(
+            2,
+            '<p id="cutover-incomplete"><b>This run is incomplete</b>: '
+            f"{e(summary.get('incomplete_reason'))}. Its results are shown as they stood; run it again.</p>",
+        )
+    failing = [c for c in checks if c["outcome"] in BLOCKING]
     if failing:
         parts.append("<h2>Failures</h2>" + "".join(check_extra(c) for c in failing))
     waived = [c for c in checks if c["outcome"] == "waived"]

@@ -13,12 +13,13 @@ from cutover.errors import InputError
 from cutover.report.html import render_page
 from cutover.report.verdict import CheckResult, decide
 
-__all__ = ["load_summary", "merge_summaries", "refresh_latest", "run_directory", "write_summary"]
+__all__ = ["load_summary", "merge_summaries", "next_run_directory", "refresh_latest", "write_summary"]
 
 _TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def run_directory(reports: Path, started: dt.datetime, ticket: str | None) -> Path:
+def next_run_directory(reports: Path, started: dt.datetime, ticket: str | None) -> Path:
+    """The directory this run will write to (created only when something is written)."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{ticket}" if ticket else stamp
     directory = reports / name
@@ -26,7 +27,6 @@ def run_directory(reports: Path, started: dt.datetime, ticket: str | None) -> Pa
     while directory.exists():
         suffix += 1
         directory = reports / f"{name}.{suffix}"
-    directory.mkdir(parents=True)
     return directory
 
 
@@ -39,8 +39,11 @@ def check_ticket(ticket: str | None) -> str | None:
 
 
 def write_summary(directory: Path, summary: dict[str, Any]) -> Path:
+    """Written whole or not at all: a run stopped mid-write must not leave half a verdict."""
     path = directory / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
+    partial = directory / ".summary.json.tmp"
+    partial.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
+    partial.replace(path)
     return path
 
 
@@ -75,7 +78,13 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     for summary in summaries:
         checks.extend(summary.get("checks") or [])
-    verdict = decide([CheckResult.from_dict(c) for c in checks])
+    broken = [s for s in summaries if s.get("complete") is False]
+    incomplete = (
+        f"{len(broken)} of the {len(summaries)} runs are incomplete ({broken[0].get('incomplete_reason')})"
+        if broken
+        else None
+    )
+    verdict = decide([CheckResult.from_dict(c) for c in checks], incomplete)
     first = summaries[0]
 
     def union(key: str) -> list[Any]:
@@ -92,6 +101,8 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "verdict": verdict.label,
         "reason": verdict.reason,
         "counts": verdict.counts,
+        "complete": verdict.complete,
+        "incomplete_reason": incomplete,
         "ticket": ", ".join(tickets) or None,
         "waves": sorted(union("waves")),
         "services": union("services"),

@@ -8,10 +8,11 @@ from typing import Any
 
 from cutover.targets import Waiver
 
-__all__ = ["CheckResult", "Verdict", "decide", "waiver_for"]
+__all__ = ["BLOCKING", "OUTCOMES", "CheckResult", "Verdict", "decide", "waiver_for"]
 
-# Outcomes a check can end with, worst first.
-OUTCOMES = ("failed", "error", "not run", "waived", "passed", "n/a")
+# Outcomes a check can end with, worst first. The first four block GO.
+OUTCOMES = ("failed", "error", "not run", "not verified", "waived", "passed", "n/a")
+BLOCKING = ("failed", "error", "not run", "not verified")
 
 
 @dataclass
@@ -20,7 +21,7 @@ class CheckResult:
     service: str
     wave: int | None
     kind: str
-    outcome: str  # passed | failed | error | waived | n/a | not run
+    outcome: str  # one of OUTCOMES
     message: str = ""
     probe: str = ""
     nodeid: str = ""
@@ -44,6 +45,8 @@ class Verdict:
     go: bool
     reason: str
     counts: dict[str, int]
+    # False when the run ended early or checked less than it selected: never GO then.
+    complete: bool = True
 
     @property
     def label(self) -> str:
@@ -63,11 +66,18 @@ def waiver_for(waivers: list[Waiver], kind: str, service: str, today: dt.date) -
     return None, refused
 
 
-def decide(results: list[CheckResult]) -> Verdict:
+def decide(results: list[CheckResult], incomplete: str | None = None) -> Verdict:
+    """GO only for a complete run where every selected check passed or was waived.
+
+    `incomplete` is why the run cannot be trusted (interrupted, collection errors, checks
+    without a result); such a run is NO-GO whatever its results say.
+    """
     counts = {outcome: 0 for outcome in OUTCOMES}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    blocking = counts["failed"] + counts["error"] + counts["not run"]
+    if incomplete is not None:
+        return Verdict(False, f"the run is incomplete: {incomplete}", counts, complete=False)
+    blocking = sum(counts[outcome] for outcome in BLOCKING)
     checked = counts["passed"] + counts["waived"]
     if not results or (checked == 0 and blocking == 0):
         return Verdict(False, "nothing was checked: the selection ran no applicable check", counts)
@@ -78,8 +88,11 @@ def decide(results: list[CheckResult]) -> Verdict:
         if counts["error"]:
             parts.append(f"{counts['error']} errored")
         if counts["not run"]:
-            parts.append(f"{counts['not run']} not run for lack of configuration")
-        worst = next(r for r in results if r.outcome in ("failed", "error", "not run"))
+            parts.append(f"{counts['not run']} not run")
+        if counts["not verified"]:
+            parts.append(f"{counts['not verified']} not verified")
+        worst = next(r for r in results if r.outcome in BLOCKING)
         return Verdict(False, f"{', '.join(parts)} (first: {worst.id}, {worst.kind})", counts)
-    waived = f", {counts['waived']} under a valid waiver" if counts["waived"] else ""
-    return Verdict(True, f"all {checked} selected checks passed{waived}", counts)
+    if counts["waived"]:
+        return Verdict(True, f"all {checked} selected checks passed or were waived ({counts['waived']} waived)", counts)
+    return Verdict(True, f"all {checked} selected checks passed", counts)

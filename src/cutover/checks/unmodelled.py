@@ -1,0 +1,38 @@
+"""Behaviours nothing in this run can verify: an annotation the lab does not model, a Gateway
+construct the lab ignores, or (against real endpoints) an annotation no selected check covers.
+
+A parity suite that could not test a behaviour has not verified it: each one is a result of
+its own, "not verified", which blocks GO until a run that can verify it, or a waiver.
+"""
+
+from __future__ import annotations
+
+from cutover.checks.base import Case, CheckInfo, not_applicable
+from cutover.targets import ServiceTarget, Targets, Unverified
+
+__all__ = ["INFO", "cases", "not_verified"]
+
+INFO = CheckInfo(
+    kind="unmodelled",
+    title="Not verified",
+    description="Behaviours of the service that this run cannot verify: the lab does not model them, "
+    "or no selected check covers them.",
+)
+
+
+def not_verified(service: ServiceTarget, item: Unverified) -> Case:
+    where = f" ({item.obj})" if item.obj else ""
+    verify = f"; to verify: {item.verify}" if item.verify else ""
+    reason = f"not verified: {item.behaviour}{where}{verify}"
+    probe = item.behaviour if len(item.behaviour) <= 80 else item.behaviour[:77] + "..."
+    return Case(INFO, service, probe, {"unverified": item}, skip_reason=reason, skip_kind="not verified")
+
+
+def cases(targets: Targets) -> list[Case]:
+    result: list[Case] = []
+    for service in targets.services:
+        if not service.unverified:
+            result.append(not_applicable(INFO, service, "every behaviour of its manifests is modelled"))
+            continue
+        result.extend(not_verified(service, item) for item in service.unverified)
+    return result

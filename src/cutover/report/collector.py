@@ -1,0 +1,338 @@
+"""The go/no-go report as a pytest plugin object: collect each check's result while the run
+goes, decide the verdict at the end, write summary.json, junit.xml and go-no-go.html.
+
+A verdict is only as good as the run behind it. A run is *complete* when pytest ended with
+"ok" or "tests failed", nothing failed to collect, and every selected check has a result;
+anything else (Ctrl-C, an internal error, a usage error, collection errors, nothing selected,
+`-x`) is written as NO-GO with `complete: false` and never replaces reports/latest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cutover import __version__
+from cutover.checks import Case
+from cutover.report.html import check_extra, fragments, render_page
+from cutover.report.summary import check_ticket, next_run_directory, refresh_latest, write_summary
+from cutover.report.verdict import CheckResult, decide, waiver_for
+
+if TYPE_CHECKING:
+    from cutover.plugin import CutoverPlugin
+
+__all__ = ["GoNoGoReport", "case_of"]
+
+_EXIT_REASONS = {
+    pytest.ExitCode.INTERRUPTED: "the run was interrupted",
+    pytest.ExitCode.INTERNAL_ERROR: "pytest stopped on an internal error",
+    pytest.ExitCode.USAGE_ERROR: "pytest stopped on a usage error",
+    pytest.ExitCode.NO_TESTS_COLLECTED: "no check was selected",
+}
+# Outcomes a waiver can turn into "waived": a finding, or a behaviour the lab could not verify.
+_WAIVABLE = ("failed", "not verified")
+
+
+def case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    case = callspec.params.get("cutover_case")
+    return case if isinstance(case, Case) else None
+
+
+class GoNoGoReport:
+    """Collects every check's result and writes the verdict.
+
+    Active from the start when the run is predictably a cutover run (the page is then
+    pytest-html's, with the verdict added through its hooks); otherwise it wakes up when
+    collection finds cutover checks, and writes its own page (no pytest-html, no junit).
+    """
+
+    def __init__(self, config: pytest.Config, session_plugin: CutoverPlugin, active: bool) -> None:
+        self.config = config
+        self.session_plugin = session_plugin
+        self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.ticket = check_ticket(config.getoption("--ticket"))
+        self.change_note = config.getoption("--change-note")
+        self.reports = _reports_dir(config)
+        self.directory = next_run_directory(self.reports, self.started, self.ticket)
+        self.active = active
+        self.own_page = False
+        if active:
+            if not config.option.htmlpath:
+                config.option.htmlpath = str(self.directory / "go-no-go.html")
+                config.option.self_contained_html = True
+            if not getattr(config.option, "xmlpath", None):
+                config.option.xmlpath = str(self.directory / "junit.xml")
+        self.cases: dict[str, Case] = {}
+        self.selected: list[str] = []
+        self.results: dict[str, CheckResult] = {}
+        self.collect_errors: list[str] = []
+        self.summary: dict[str, Any] | None = None
+        self.latest: Path | None = None
+
+    # -- collection ------------------------------------------------------------------
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(report.nodeid or "(session)")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            case = case_of(item)
+            if case is not None:
+                self.cases[item.nodeid] = case
+        self.selected = [item.nodeid for item in items]
+        if self.cases and not self.active and not self.config.option.collectonly:
+            # Cutover checks collected from a path the plugin could not foresee: the verdict
+            # is written all the same, with the package's own page instead of pytest-html's.
+            self.active = True
+            self.own_page = not self.config.option.htmlpath
+
+    # -- results ---------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.results[report.nodeid] = self._result(report)
+        elif report.when == "teardown" and report.failed and report.nodeid in self.results:
+            self.results[report.nodeid].outcome = "error"
+            self.results[report.nodeid].message = _first_lines(report.longreprtext)
+
+    def _result(self, report: pytest.TestReport) -> CheckResult:
+        case = self.cases.get(report.nodeid)
+        record = self.session_plugin.records.get(report.nodeid, {})
+        if case is None:
+            outcome = "passed" if report.passed else "n/a" if report.skipped else "error"
+            return CheckResult(
+                report.nodeid,
+                "-",
+                None,
+                "other",
+                outcome,
+                _first_lines(report.longreprtext),
+                nodeid=report.nodeid,
+                duration=report.duration,
+            )
+        differences = record.get("differences") or []
+        result = CheckResult(
+            id=case.id,
+            service=case.service.name,
+            wave=case.service.wave,
+            kind=case.info.kind,
+            outcome="passed",
+            probe=case.probe,
+            nodeid=report.nodeid,
+            duration=float(record.get("duration") or report.duration),
+            differences=differences,
+            evidence=record.get("evidence") or {},
+            warnings=record.get("warnings") or [],
+        )
+        if report.skipped:
+            result.outcome = record.get("skip_kind") or case.skip_kind or "not run"
+            result.message = record.get("skip_reason") or case.skip_reason or _skip_reason(report)
+        elif report.failed:
+            # A parity failure is a finding; anything else (a crash, a fixture error, a broken
+            # baseline) is an error.
+            result.outcome = "failed" if record.get("parity_failed") and report.when == "call" else "error"
+            result.message = _first_lines(report.longreprtext)
+        else:
+            reviewed = [d["reviewed"] for d in differences if d.get("expected") and d.get("reviewed")]
+            if reviewed:
+                # Passing only because of reviewed differences: shown as waived, never as passed.
+                result.outcome = "waived"
+                result.waiver = reviewed[0]
+                result.message = "; ".join(f"{d['field']}: {d['expected']}" for d in differences if d.get("expected"))
+        if result.outcome in _WAIVABLE:
+            waiver, refused = waiver_for(
+                self.session_plugin.waivers(), case.info.kind, case.service.name, self.started.date()
+            )
+            if waiver is not None:
+                result.outcome = "waived"
+                result.waiver = {"owner": waiver.owner, "reason": waiver.reason, "expires": str(waiver.expires)}
+            elif refused:
+                result.message += "\n" + "; ".join(refused)
+        return result
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if self.own_page or (report.when != "call" and not (report.when == "setup" and report.skipped)):
+            return
+        case = self.cases.get(item.nodeid)
+        record = self.session_plugin.records.get(item.nodeid)
+        if case is None or not record or not (record.get("evidence") or record.get("differences")):
+            return
+        try:
+            from pytest_html import extras
+        except ImportError:  # pragma: no cover - pytest-html is a dependency
+            return
+        shown = {"id": case.id, "kind": case.info.kind, "outcome": report.outcome, **record}
+        report.extras = [*getattr(report, "extras", []), extras.html(check_extra(shown))]
+
+    # -- the verdict -----------------------------------------------------------------------
+    def incomplete_reason(self, exitstatus: int) -> str | None:
+        """Why this run's results cannot carry a verdict, or None when it is complete."""
+        if self.collect_errors:
+            count = len(self.collect_errors)
+            return f"{count} collection error{'s' if count != 1 else ''} (first: {self.collect_errors[0]})"
+        if exitstatus in _EXIT_REASONS:
+            return _EXIT_REASONS[pytest.ExitCode(exitstatus)]
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return f"pytest ended with exit status {exitstatus}"
+        missing = [nodeid for nodeid in self.selected if nodeid not in self.results]
+        if missing:
+            return f"{len(missing)} of {len(self.selected)} selected checks have no result (first: {missing[0]})"
+        if not self.cases:
+            return "no cutover check was collected"
+        return None
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.active:
+            return
+        results = [self.results[n] for n in self.selected if n in self.results]
+        incomplete = self.incomplete_reason(exitstatus)
+        verdict = decide(results, incomplete)
+        self.summary = self._summary(session, results, verdict.label, verdict.reason, verdict.counts, incomplete)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_summary(self.directory, self.summary)
+        if self.own_page:
+            (self.directory / "go-no-go.html").write_text(render_page(self.summary))
+        if incomplete is None and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.OK if verdict.go else pytest.ExitCode.TESTS_FAILED
+        elif session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _summary(
+        self,
+        session: pytest.Session,
+        results: list[CheckResult],
+        label: str,
+        reason: str,
+        counts: dict[str, int],
+        incomplete: str | None,
+    ) -> dict[str, Any]:
+        plugin = self.session_plugin
+        targets = plugin.loaded_targets
+        source = targets.source if targets else {}
+        if source.get("kind") == "lab":
+            environment = f"embedded lab, profile {source.get('profile')}, manifests {source.get('manifests')}" + (
+                f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
+            )
+        elif targets is not None:
+            environment = f"targets {targets.path}" + (f" ({source.get('context')})" if source.get("context") else "")
+        else:
+            environment = "-"
+        checks = [r for r in results if r.kind != "other"]
+        waivers = []
+        for waiver in plugin.waivers():
+            problem = waiver.problem(self.started.date())
+            waivers.append(
+                {
+                    "check": waiver.check,
+                    "service": waiver.service,
+                    "owner": waiver.owner,
+                    "reason": waiver.reason,
+                    "expires": str(waiver.expires),
+                    "status": "valid" if problem is None else f"refused: {problem}",
+                }
+            )
+        option = session.config.option
+        selection = " ".join(
+            part
+            for part in (
+                f"-m {option.markexpr}" if option.markexpr else "",
+                f"-k {option.keyword}" if option.keyword else "",
+            )
+            if part
+        )
+        return {
+            "verdict": label,
+            "reason": reason,
+            "complete": incomplete is None,
+            "incomplete_reason": incomplete,
+            "counts": counts,
+            "selected": len(self.selected),
+            "ticket": self.ticket,
+            "change_note": self.change_note,
+            "waves": sorted({r.wave for r in checks if r.wave is not None}),
+            "services": list(dict.fromkeys(r.service for r in checks)),
+            "selection": selection or "all",
+            "targets": str(targets.path) if targets and targets.path else None,
+            "environment": environment,
+            "lab_profile": source.get("profile"),
+            "cluster_context": plugin.cluster_description(),
+            "endpoints": {
+                name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
+                for name, e in (targets.endpoints.items() if targets else [])
+            },
+            "started": self.started.isoformat(),
+            "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "suite_version": __version__,
+            "checks": [r.to_dict() for r in results],
+            "waivers": waivers,
+            "warnings": [w for r in results for w in r.warnings],
+            "notes": list(targets.notes) if targets else [],
+        }
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "cutover go/no-go" + (f" - {self.ticket}" if self.ticket else "")
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        if self.summary is not None:
+            prefix.extend(fragments(self.summary))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.summary is None:
+            return
+        complete = bool(self.summary.get("complete"))
+        if complete:
+            # Only a complete run may become reports/latest: `cutover attach` reads it.
+            self.latest = refresh_latest(self.reports, self.directory)
+        terminalreporter.write_sep(
+            "=",
+            f"cutover: {self.summary['verdict']} - {self.summary['reason']}",
+            green=self.summary["verdict"] == "GO",
+            red=self.summary["verdict"] != "GO",
+        )
+        for name in ("go-no-go.html", "summary.json", "junit.xml"):
+            if (self.directory / name).exists():
+                terminalreporter.write_line(f"cutover report: {self.directory / name}")
+        if self.latest is not None:
+            terminalreporter.write_line(f"cutover latest: {self.latest}")
+        else:
+            terminalreporter.write_line(f"cutover latest: not replaced (this run is incomplete) in {self.reports}")
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    """Where runs are written: --report-dir (relative to where pytest was started), the ini
+    setting (relative to the ini file), else ./reports where pytest was started. Never the
+    rootdir: a path-valued option can move it anywhere."""
+    option = config.getoption("--report-dir")
+    if option:
+        path = Path(str(option)).expanduser()
+        return path if path.is_absolute() else config.invocation_params.dir / path
+    ini = config.getini("cutover_report_dir") if config.inipath else ""
+    if ini:
+        path = Path(str(ini))
+        return path if path.is_absolute() else Path(str(config.inipath)).parent / path
+    return config.invocation_params.dir / "reports"
+
+
+def _first_lines(text: str, count: int = 12) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    parity = [line for line in lines if line.lstrip().startswith("E ")]
+    chosen = parity or lines[-count:]
+    return "\n".join(line.strip().removeprefix("E").strip() for line in chosen[:count])
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
