@@ -92,7 +92,8 @@ def report(tmp_path: Path) -> Path:
     directory = tmp_path / "20261126T020000Z-CHG-1234"
     directory.mkdir()
     (directory / "go-no-go.html").write_text("<!DOCTYPE html><title>cutover</title>" + "x" * 5000)
-    (directory / "summary.json").write_text(json.dumps({"verdict": "NO-GO", "reason": "2 checks failed"}))
+    summary = {"verdict": "NO-GO", "reason": "2 checks failed", "complete": True, "ticket": "CHG-1234"}
+    (directory / "summary.json").write_text(json.dumps(summary))
     return directory
 
 
@@ -147,6 +148,30 @@ def test_attach_errors_are_clear(jira: tuple[str, type[JiraStandIn]], report: Pa
     assert (report / "go-no-go.html").is_file()
     assert "not-the-right-token" not in result.stderr and TOKEN not in result.stderr
     assert handler.received == []
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"complete": False, "incomplete_reason": "the run was interrupted"}, "is incomplete (the run was interrupted)"),
+        ({"complete": None}, "summary.json does not say the run was complete"),
+        ({"ticket": "CHG-9999"}, "was made for CHG-9999, not CHG-1234"),
+        ({"ticket": None}, "was made for no ticket, not CHG-1234"),
+    ],
+)
+def test_attach_refuses_incomplete_or_foreign_runs(
+    jira: tuple[str, type[JiraStandIn]], report: Path, change: dict[str, Any], fragment: str
+) -> None:
+    url, handler = jira
+    summary = json.loads((report / "summary.json").read_text())
+    (report / "summary.json").write_text(json.dumps({**summary, **change}))
+    refused = attach(report, jira_env(url))
+    assert refused.returncode == 1 and fragment in refused.stderr and "--force" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert handler.received == []
+    forced = attach(report, jira_env(url), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert handler.received[0]["files"] == ["go-no-go.html", "summary.json"]
 
 
 def test_missing_credentials_and_report(tmp_path: Path, report: Path) -> None:

@@ -17,7 +17,7 @@ import httpx
 
 from cutover.errors import CutoverError, InputError
 
-__all__ = ["AttachResult", "attach_jira", "attach_webhook", "load_report"]
+__all__ = ["AttachResult", "attach_jira", "attach_webhook", "check_attachable", "load_report"]
 
 FILES = ("go-no-go.html", "summary.json")
 
@@ -36,6 +36,18 @@ def _safe_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def check_attachable(summary: dict[str, object], ticket: str, report: Path, force: bool = False) -> None:
+    """Refuse to post a verdict that does not stand: an incomplete run, or another ticket's."""
+    if force:
+        return
+    if summary.get("complete") is not True:
+        why = summary.get("incomplete_reason") or "summary.json does not say the run was complete"
+        raise CutoverError(f"the run in {report} is incomplete ({why}); run the checks again, or pass --force")
+    if summary.get("ticket") != ticket:
+        theirs = summary.get("ticket") or "no ticket"
+        raise CutoverError(f"the run in {report} was made for {theirs}, not {ticket}; pass --force to attach it anyway")
 
 
 def load_report(directory: Path) -> tuple[dict[str, object], list[Path]]:
@@ -75,7 +87,7 @@ def _client(timeout: float) -> httpx.Client:
 
 
 def attach_jira(
-    report: Path, ticket: str, environ: dict[str, str] | None = None, timeout: float = 60.0
+    report: Path, ticket: str, environ: dict[str, str] | None = None, timeout: float = 60.0, force: bool = False
 ) -> AttachResult:
     env = dict(os.environ if environ is None else environ)
     base = env.get("JIRA_URL", "").rstrip("/")
@@ -91,6 +103,7 @@ def attach_jira(
     else:
         raise InputError("are not set", field="JIRA_USER and JIRA_API_TOKEN (or JIRA_BEARER_TOKEN)")
     summary, files = load_report(report)
+    check_attachable(summary, ticket, report, force)
     issue = f"{base}/rest/api/2/issue/{quote(ticket)}"
     shown = _safe_url(issue)
     with _client(timeout) as client:
@@ -115,7 +128,7 @@ def attach_jira(
 
 
 def attach_webhook(
-    report: Path, ticket: str, environ: dict[str, str] | None = None, timeout: float = 60.0
+    report: Path, ticket: str, environ: dict[str, str] | None = None, timeout: float = 60.0, force: bool = False
 ) -> AttachResult:
     env = dict(os.environ if environ is None else environ)
     url = env.get("CUTOVER_WEBHOOK_URL", "")
@@ -123,6 +136,7 @@ def attach_webhook(
         raise InputError("is not set", field="CUTOVER_WEBHOOK_URL")
     headers = {"Authorization": f"Bearer {env['CUTOVER_WEBHOOK_TOKEN']}"} if env.get("CUTOVER_WEBHOOK_TOKEN") else {}
     summary, files = load_report(report)
+    check_attachable(summary, ticket, report, force)
     comment = _comment(summary)
     with _client(timeout) as client:
         try:

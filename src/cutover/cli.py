@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where to (default: Jira when JIRA_URL is set, else the webhook)",
     )
+    attach.add_argument(
+        "--force",
+        action="store_true",
+        help="attach even an incomplete run, or one made for another ticket (default: refuse)",
+    )
     lab_commands.add_parser("profiles", help="list the gateway profiles")
     lab_commands.add_parser("faults", help="list the seeded faults")
     return parser
@@ -186,7 +191,7 @@ def _attach(args: argparse.Namespace) -> int:
     ticket = check_ticket(args.ticket)
     assert ticket is not None
     target = args.to or ("jira" if os.environ.get("JIRA_URL") else "webhook")
-    result = (attach_jira if target == "jira" else attach_webhook)(args.report, ticket)
+    result = (attach_jira if target == "jira" else attach_webhook)(args.report, ticket, force=args.force)
     print(f"attached {', '.join(result.files)} to {result.target}: {result.comment}")
     return 0
 
