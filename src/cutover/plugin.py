@@ -23,6 +23,7 @@ import pytest
 
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
 from cutover.checks.base import not_configured
+from cutover.checks.unmodelled import uncovered_annotations
 from cutover.cluster.checks import INFOS as CLUSTER_INFOS
 from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.source import ClusterSource, ManifestSource, connect
@@ -238,7 +239,9 @@ class CutoverPlugin:
         path = config.getoption("--targets") or config.getini("cutover_targets")
         try:
             if path:
-                return load_targets(Path(str(path)))
+                targets = load_targets(Path(str(path)))
+                self._mark_uncovered(targets)
+                return targets
             manifests = config.getoption("--manifests") or config.getini("cutover_manifests")
             state = config.getoption("--lab-state")
             if state:
@@ -261,6 +264,16 @@ class CutoverPlugin:
             return parse_targets(data, str(overlay or self._state_dir / "targets.yaml"))
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+    def _mark_uncovered(self, targets: Targets) -> None:
+        """Real endpoints: with a cluster source, every annotation of a service's Ingress that
+        no selected check covers is "not verified by cutover"."""
+        cluster = self.cluster if self._cluster_source_kind() is not None else None
+        if cluster is None:
+            return
+        protects = {kind: module.INFO.protects for kind, module in CHECK_MODULES.items()}
+        for service in targets.services:
+            service.unverified.extend(uncovered_annotations(service, cluster.manifests.ingresses, protects))
 
     def start_lab(self) -> None:
         if self.lab is not None and not self.lab_started:

@@ -8,9 +8,10 @@ its own, "not verified", which blocks GO until a run that can verify it, or a wa
 from __future__ import annotations
 
 from cutover.checks.base import Case, CheckInfo, not_applicable
+from cutover.manifests import NGINX_PREFIX, Ingress
 from cutover.targets import ServiceTarget, Targets, Unverified
 
-__all__ = ["INFO", "cases", "not_verified"]
+__all__ = ["INFO", "cases", "not_verified", "uncovered_annotations"]
 
 INFO = CheckInfo(
     kind="unmodelled",
@@ -36,3 +37,27 @@ def cases(targets: Targets) -> list[Case]:
             continue
         result.extend(not_verified(service, item) for item in service.unverified)
     return result
+
+
+def uncovered_annotations(
+    service: ServiceTarget, ingresses: list[Ingress], protects: dict[str, tuple[str, ...]]
+) -> list[Unverified]:
+    """Against real endpoints: the ingress-nginx annotations on this service's Ingresses that
+    none of its selected checks exercises (`protects` maps a check kind to what it covers)."""
+    covered = {name for kind in service.checks for name in protects.get(kind, ())}
+    found: list[Unverified] = []
+    for ingress in ingresses:
+        if service.host not in ingress.hosts:
+            continue
+        for key in sorted(ingress.annotations):
+            if not key.startswith(NGINX_PREFIX) or key.removeprefix(NGINX_PREFIX) in covered:
+                continue
+            found.append(
+                Unverified(
+                    behaviour=f"annotation {key} is not verified by cutover: no selected check covers it",
+                    obj=ingress.source.ref,
+                    side="nginx",
+                    verify="a check that exercises it, or a reviewed waiver",
+                )
+            )
+    return found

@@ -78,7 +78,9 @@ class GoNoGoReport:
     # -- collection ------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collect_errors.append(report.nodeid or "(session)")
+            lines = [line.strip() for line in report.longreprtext.splitlines() if line.startswith("E ")]
+            cause = lines[-1].removeprefix("E").strip() if lines else "see the pytest output"
+            self.collect_errors.append(f"{report.nodeid or 'the test session'}: {cause}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
