@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -26,8 +27,21 @@ OFFICE = "127.0.10.5"
 OUTSIDE = "127.0.99.5"
 
 
+_REPORTS: list[Path] = []
+
+
+def _scratch_reports() -> Path:
+    """Where runs without a --report-dir of their own write: never the checkout's reports/."""
+    if not _REPORTS:
+        _REPORTS.append(Path(tempfile.mkdtemp(prefix="cutover-test-reports-")))
+        atexit.register(shutil.rmtree, _REPORTS[0], True)
+    return _REPORTS[0]
+
+
 def run_checks(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`pytest tests_migration ...` in a fresh process from the project root, as a user runs it."""
+    if "--report-dir" not in args and "--no-go-report" not in args:
+        args = (*args, "--report-dir", str(_scratch_reports()))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests_migration", "-p", "no:cacheprovider", "-q", "-rf", *args],
         cwd=ROOT,

@@ -177,6 +177,8 @@ def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
             "wave2 and timeouts",
             "--lab-state",
             str(state),
+            "--report-dir",
+            str(tmp_path / "reports"),
             "-q",
         ],
         cwd=ROOT,

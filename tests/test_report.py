@@ -68,9 +68,13 @@ def test_seeded_fault_is_no_go_with_exit_1(tmp_path: Path) -> None:
 
 
 def test_empty_selection_is_no_go(tmp_path: Path) -> None:
-    result, summary = run_report(tmp_path, "--manifests", str(CORRECTED), "-m", "wave9")
-    assert result.returncode == 1
-    assert summary["verdict"] == "NO-GO" and summary["reason"].startswith("nothing was checked")
+    result, latest = run_report(tmp_path, "--manifests", str(CORRECTED), "-m", "wave9")
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert latest == {}, "a run that selected nothing must not become reports/latest"
+    [summary] = [json.loads(p.read_text()) for p in tmp_path.glob("*/summary.json")]
+    assert summary["verdict"] == "NO-GO" and summary["complete"] is False
+    assert summary["reason"] == "the run is incomplete: no check was selected"
+    assert "cutover: NO-GO - the run is incomplete: no check was selected" in result.stdout
 
 
 def _with_waivers(tmp_path: Path, waivers: list[dict[str, Any]]) -> Path:
@@ -95,7 +99,7 @@ def test_valid_waivers_turn_failures_into_go(tmp_path: Path) -> None:
     manifests = _with_waivers(tmp_path, [_redirect_waiver("llm-gateway"), _redirect_waiver("qdrant")])
     result, summary = run_report(tmp_path / "reports", "--manifests", str(manifests), "-m", "wave2 and redirects")
     assert result.returncode == 0, result.stdout[-2000:]
-    assert summary["verdict"] == "GO" and "under a valid waiver" in summary["reason"]
+    assert summary["verdict"] == "GO" and "(2 waived)" in summary["reason"]
     waived = [c for c in summary["checks"] if c["outcome"] == "waived"]
     assert len(waived) == 2 and waived[0]["waiver"]["owner"] == "platform-team"
     assert "Waived" in (tmp_path / "reports" / "latest" / "go-no-go.html").read_text()
@@ -223,8 +227,7 @@ def test_hostile_backend_runs_no_script_in_the_report(start_lab: Callable[..., R
     assert raw in evidence["response"]["x-evil"] and raw.replace("/", "\\/") not in evidence["body"]
     assert "data-pwned" in evidence["body"]
     page = tmp_path / "reports" / "latest" / "go-no-go.html"
-    screenshot = ROOT / "reports" / "report-escaping.png"
-    screenshot.parent.mkdir(exist_ok=True)
+    screenshot = tmp_path / "report-escaping.png"
     flags = [
         "--headless",
         "--no-sandbox",

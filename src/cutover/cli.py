@@ -139,7 +139,6 @@ def _lab_down(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     output, verdict = render_reports(list(args.summaries), args.output)
     print(f"{verdict}: {output}")
     return 0 if verdict == "GO" else 1

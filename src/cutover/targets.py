@@ -475,9 +475,10 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
             )
         )
     ca_bundle = f.text(root.get("ca_bundle"), "ca_bundle", required=False) or None
-    if ca_bundle is not None:
+    if ca_bundle is not None and file != "<targets>":
+        # A file's CA path is checked (relative to the file); in-memory targets are taken as given.
         ca_path = Path(ca_bundle).expanduser()
-        if not ca_path.is_absolute() and file != "<targets>":
+        if not ca_path.is_absolute():
             ca_path = Path(file).parent / ca_path
         if not ca_path.is_file():
             raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")

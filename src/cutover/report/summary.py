@@ -120,5 +120,7 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 def render_reports(paths: list[Path], output: Path) -> tuple[Path, str]:
     summaries = [load_summary(p) for p in paths]
     merged = merge_summaries(summaries)
+    # Only once every input is read: a bad input leaves no empty output folder behind.
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_page(merged, [str(p) for p in paths]))
     return output, str(merged["verdict"])
