@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 import threading
-import warnings
+import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,10 @@ from cutover.soak.hubble import flows_from_file, flows_from_relay, parse_time
 from cutover.suite import SUITE_DIR
 from cutover.targets import ServiceTarget, Targets, Waiver, load_targets, parse_targets
 
-__all__ = ["CutoverPlugin", "CutoverWarning", "GoNoGoReport"]
+__all__ = ["CutoverPlugin", "GoNoGoReport"]
+
+# How often the terminal hears about long probes while the run waits for them.
+PROGRESS_INTERVAL = 5.0
 
 # Options that only a cutover run sets: with one of them (or a cutover marker in -m) and no
 # test paths, the run collects the packaged suite whatever pytest's rootdir turned out to be.
@@ -82,10 +85,6 @@ OTHER_MARKERS = {
 
 
 OPT_IN_MARKERS = ("phase3", "load", "soak")
-
-
-class CutoverWarning(UserWarning):
-    """A difference that does not block GO but should be seen."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -208,6 +207,8 @@ class CutoverPlugin:
         self._state_dir: Path | None = None
         self._owns_state_dir = False
         self.prefetched: dict[str, Future[Outcome]] = {}
+        # Every long probe still to be reported on the terminal: case, future, start time.
+        self.long_probes: dict[str, tuple[Case, Future[Outcome], float]] = {}
         self._probe_slots = threading.BoundedSemaphore(32)
         self._stopping = threading.Event()
         self.records: dict[str, dict[str, Any]] = {}
@@ -277,11 +278,18 @@ class CutoverPlugin:
 
     def start_lab(self) -> None:
         if self.lab is not None and not self.lab_started:
+            options = self.lab.options
+            self.progress(
+                f"starting the embedded lab: nginx, Envoy and the probe backends for {options.manifests}"
+                f" (profile {self._targets.source.get('profile') if self._targets else options.profile})"
+            )
+            started = time.monotonic()
             try:
                 self.lab.start()
             except CutoverError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self.lab_started = True
+            self.progress(f"lab ready in {time.monotonic() - started:.1f} s")
             # A retry after a port clash moves the endpoints: read them again.
             self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
 
@@ -421,6 +429,16 @@ class CutoverPlugin:
             reporter.write_line(f"cutover: {line}")
 
     # -- collection ----------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        """Read the targets (and a live cluster) once, before any module is collected: bad
+        input is one line, not one collection error per test module."""
+        if not (_is_cutover_run(self.config) or _wants_report(self.config)):
+            return
+        _ = self.targets
+        if self._cluster_source_kind() == "api":
+            _ = self.cluster
+
     @pytest.hookimpl
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "cutover_case" not in metafunc.fixturenames:
@@ -495,7 +513,9 @@ class CutoverPlugin:
                 # long as its longest probe, not the sum.
                 context = self.context()
                 for case in slow:
-                    self.prefetched[case.id + case.info.kind] = self._run_ahead(case.run, context)
+                    future = self._run_ahead(case.run, context)
+                    self.prefetched[case.id + case.info.kind] = future
+                    self.long_probes[case.id + case.info.kind] = (case, future, time.monotonic())
         yield
 
     def _run_ahead(self, run: Callable[[ProbeContext], Outcome], context: ProbeContext) -> Future[Outcome]:
@@ -524,8 +544,32 @@ class CutoverPlugin:
     def outcome_of(self, case: Case) -> Outcome:
         future = self.prefetched.pop(case.id + case.info.kind, None)
         if future is not None:
+            while not wait([future], timeout=PROGRESS_INTERVAL).done:
+                self._report_long_probes(waiting=True)
+            self._report_long_probes()
             return future.result()
+        self._report_long_probes()
         return case.run(self.context())
+
+    def _report_long_probes(self, waiting: bool = False) -> None:
+        """Long probes on the terminal: on a TTY, which are still running and about how long
+        is left (while the run waits for one); in a log, one line per finished probe."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not self.long_probes:
+            return
+        now = time.monotonic()
+        if not getattr(reporter, "isatty", False):
+            for key, (case, future, started) in list(self.long_probes.items()):
+                if future.done():
+                    del self.long_probes[key]
+                    self.progress(f"long probe finished: {case.id} ({case.info.kind}) after {now - started:.1f} s")
+            return
+        running = [(case, started) for case, future, started in self.long_probes.values() if not future.done()]
+        for key in [k for k, (_, future, _) in self.long_probes.items() if future.done()]:
+            del self.long_probes[key]
+        if waiting and running:
+            left = [max(0.0, case.expected_seconds - (now - started)) for case, started in running]
+            self.progress(f"waiting for {len(running)} long probes, about {max(left):.0f} s left")
 
     def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> None:
         redact_names = self.targets.redact_headers
@@ -586,8 +630,6 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
             pytest.skip(case.skip_reason)
         outcome = plugin.outcome_of(case)
         plugin.record(request.node.nodeid, case, outcome)
-        for difference in outcome.warnings:
-            warnings.warn(CutoverWarning(f"{case.id}: {difference.line()}"), stacklevel=1)
         if outcome.failures:
             plugin.records[request.node.nodeid]["parity_failed"] = True
             raise ParityFailure(case, outcome)

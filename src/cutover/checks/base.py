@@ -239,6 +239,15 @@ class Case:
     def slow(self) -> bool:
         return self.info.slow
 
+    @property
+    def expected_seconds(self) -> float:
+        """About how long a long probe takes (for progress lines): its stream length or delay."""
+        for key in ("length", "seconds", "delay", "duration"):
+            value = self.params.get(key)
+            if isinstance(value, int | float):
+                return float(value)
+        return 0.0
+
     def run(self, context: ProbeContext) -> Outcome:
         assert self.runner is not None, "a skipped case has nothing to run"
         started = time.monotonic()

@@ -19,7 +19,7 @@ from cutover import __version__
 from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
 from cutover.report.summary import check_ticket, next_run_directory, refresh_latest, write_summary
-from cutover.report.verdict import CheckResult, decide, waiver_for
+from cutover.report.verdict import BLOCKING, CheckResult, decide, waiver_for
 
 if TYPE_CHECKING:
     from cutover.plugin import CutoverPlugin
@@ -290,25 +290,73 @@ class GoNoGoReport:
             prefix.extend(fragments(self.summary))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """A cutover section: per service, what blocks GO and what only warns, one line each."""
         if self.summary is None:
             return
-        complete = bool(self.summary.get("complete"))
-        if complete:
-            # Only a complete run may become reports/latest: `cutover attach` reads it.
+        checks = [c for c in self.summary["checks"] if c.get("kind") != "other"]
+        lines: list[str] = []
+        for service in dict.fromkeys(c["service"] for c in checks):
+            own = [c for c in checks if c["service"] == service]
+            blocking = [c for c in own if c["outcome"] in BLOCKING]
+            warned = [w for c in own for w in c.get("warnings") or []]
+            if not blocking and not warned:
+                continue
+            lines.append(f"{service}:")
+            for check in blocking:
+                lines.append(f"  {check['outcome'].upper()} {check['kind']} {check['probe']}: {_headline(check)}")
+            if warned:
+                # "case: field: nginx x, gateway y (note)": the fields are what a reader scans for.
+                fields = dict.fromkeys(w.split(": ", 2)[1] if w.count(": ") >= 2 else w for w in warned)
+                lines.append(f"  warnings (do not block GO): {', '.join(fields)}")
+        refused = [w for w in self.summary["waivers"] if w["status"] != "valid"]
+        for waiver in refused:
+            lines.append(f"waiver {waiver['check']}/{waiver['service']} {waiver['status']}")
+        if lines:
+            terminalreporter.write_sep("-", "cutover findings")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The verdict is the last thing on the terminal, right after pytest's tally."""
+        if self.summary is None:
+            return
+        if self.summary.get("complete"):
+            # Only a complete run may become reports/latest: `cutover attach` reads it. Done
+            # here, after pytest-html has written the page.
             self.latest = refresh_latest(self.reports, self.directory)
-        terminalreporter.write_sep(
-            "=",
-            f"cutover: {self.summary['verdict']} - {self.summary['reason']}",
-            green=self.summary["verdict"] == "GO",
-            red=self.summary["verdict"] != "GO",
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        go = self.summary["verdict"] == "GO"
+        reporter.write_line(
+            f"cutover: {self.summary['verdict']} - {self.summary['reason']}", green=go, red=not go, bold=True
         )
-        for name in ("go-no-go.html", "summary.json", "junit.xml"):
-            if (self.directory / name).exists():
-                terminalreporter.write_line(f"cutover report: {self.directory / name}")
-        if self.latest is not None:
-            terminalreporter.write_line(f"cutover latest: {self.latest}")
-        else:
-            terminalreporter.write_line(f"cutover latest: not replaced (this run is incomplete) in {self.reports}")
+        latest = (
+            f"reports/latest refreshed: {self.latest}"
+            if self.latest is not None
+            else "reports/latest not replaced: this run is incomplete"
+        )
+        reporter.write_line(f"cutover report: {self.directory / 'go-no-go.html'} ({latest})")
+
+
+def _headline(check: dict[str, Any]) -> str:
+    failing = [
+        d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")
+    ]
+    if failing:
+        first = failing[0]
+        left, right = first.get("sides") or ("nginx", "gateway")
+        more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
+        return (
+            f"{first.get('field')}: {left} {_short(first.get('nginx'))}, {right} {_short(first.get('gateway'))}{more}"
+        )
+    message = (check.get("message") or "").strip().splitlines()
+    return message[0] if message else check["outcome"]
+
+
+def _short(value: Any) -> str:
+    text = "(none)" if value is None else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _reports_dir(config: pytest.Config) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cutover.targets import Waiver
 
-__all__ = ["BLOCKING", "OUTCOMES", "CheckResult", "Verdict", "decide", "waiver_for"]
+__all__ = ["BLOCKING", "OUTCOMES", "CheckResult", "Verdict", "decide", "finding", "name_findings", "waiver_for"]
 
 # Outcomes a check can end with, worst first. The first four block GO.
 OUTCOMES = ("failed", "error", "not run", "not verified", "waived", "passed", "n/a")
@@ -66,6 +66,60 @@ def waiver_for(waivers: list[Waiver], kind: str, service: str, today: dt.date) -
     return None, refused
 
 
+# What a blocking result means, in a change board's words: per check kind, and for the
+# differences that have a name of their own.
+KIND_FINDINGS = {
+    "paths": "path matching differs",
+    "timeouts": "timeouts differ",
+    "sse": "SSE streaming differs",
+    "source_ip": "client IP or allowlist differs",
+    "backend_tls": "TLS to the backend differs",
+    "redirects": "HTTP->HTTPS redirect differs",
+    "headers": "headers differ",
+    "load": "behaviour under load differs",
+    "phase0": "inventory findings",
+    "phase1": "Gateway not ready",
+    "coverage": "Ingress rules without an equivalent route",
+    "phase3": "ingress-nginx not gone",
+    "soak": "soak findings",
+    "unmodelled": "behaviour the lab does not model",
+}
+FIELD_FINDINGS = {
+    "response:strict-transport-security": "HSTS lost",
+    "request:x-real-ip": "X-Real-IP lost",
+    "request:x-forwarded-proto": "X-Forwarded-Proto lost",
+    "request:host": "upstream Host changed",
+}
+
+
+def finding(result: CheckResult) -> str:
+    """A short name for what a blocking result found."""
+    if result.outcome == "not verified":
+        return "not verified: " + KIND_FINDINGS.get(result.kind, result.kind)
+    if result.outcome in ("error", "not run"):
+        return f"{result.kind} {result.outcome}"
+    fields = [
+        str(d.get("field")) for d in result.differences if d.get("severity", "fail") == "fail" and not d.get("expected")
+    ]
+    for field_name in fields:
+        if field_name in FIELD_FINDINGS:
+            return FIELD_FINDINGS[field_name]
+    return KIND_FINDINGS.get(result.kind, f"{result.kind} differs")
+
+
+def name_findings(results: list[CheckResult], limit: int = 6) -> str:
+    """'HSTS lost (llm-gateway, qdrant); client IP or allowlist differs (qdrant); ...'"""
+    groups: dict[str, list[str]] = {}
+    for result in results:
+        services = groups.setdefault(finding(result), [])
+        if result.service not in services:
+            services.append(result.service)
+    parts = [f"{name} ({', '.join(services)})" for name, services in groups.items()]
+    more = f"; and {len(parts) - limit} more" if len(parts) > limit else ""
+    count = len(groups)
+    return f"{count} finding{'s' if count != 1 else ''} - " + "; ".join(parts[:limit]) + more
+
+
 def decide(results: list[CheckResult], incomplete: str | None = None) -> Verdict:
     """GO only for a complete run where every selected check passed or was waived.
 
@@ -82,17 +136,7 @@ def decide(results: list[CheckResult], incomplete: str | None = None) -> Verdict
     if not results or (checked == 0 and blocking == 0):
         return Verdict(False, "nothing was checked: the selection ran no applicable check", counts)
     if blocking:
-        parts = []
-        if counts["failed"]:
-            parts.append(f"{counts['failed']} check{'s' if counts['failed'] != 1 else ''} failed")
-        if counts["error"]:
-            parts.append(f"{counts['error']} errored")
-        if counts["not run"]:
-            parts.append(f"{counts['not run']} not run")
-        if counts["not verified"]:
-            parts.append(f"{counts['not verified']} not verified")
-        worst = next(r for r in results if r.outcome in BLOCKING)
-        return Verdict(False, f"{', '.join(parts)} (first: {worst.id}, {worst.kind})", counts)
+        return Verdict(False, name_findings([r for r in results if r.outcome in BLOCKING]), counts)
     if counts["waived"]:
         return Verdict(True, f"all {checked} selected checks passed or were waived ({counts['waived']} waived)", counts)
     return Verdict(True, f"all {checked} selected checks passed", counts)
