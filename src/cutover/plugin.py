@@ -21,6 +21,7 @@ import pytest
 
 from cutover import __version__
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
+from cutover.checks.base import BaselineError
 from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.source import ClusterSource, ManifestSource, connect
 from cutover.cluster.state import ClusterState, read_state
@@ -448,9 +449,13 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
         plugin.record(request.node.nodeid, case, outcome)
         for difference in outcome.warnings:
             warnings.warn(CutoverWarning(f"{case.id}: {difference.line()}"), stacklevel=1)
+        if outcome.baseline is not None:
+            raise BaselineError(case, outcome)
         if outcome.failures:
             plugin.records[request.node.nodeid]["parity_failed"] = True
             raise ParityFailure(case, outcome)
+        if outcome.not_run is not None:
+            pytest.skip(f"not run: {case.id}: {outcome.not_run}")
         return outcome
 
     return check
