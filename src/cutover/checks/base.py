@@ -178,7 +178,12 @@ def baseline_problem(nginx: ProbeResult, expected_backend: str | None = None, ow
                 f"nginx answered {request} with {nginx.status} but no {nginx.identity.describe()}: "
                 "the answer did not come from the rule's backend"
             )
-        return None  # nothing names the backend: the check reports "not run" (no_backend_named)
+        if nginx.status is not None and nginx.status >= 400:
+            return (
+                f"nginx answered {request} with {nginx.status} and nothing names a backend: nginx's own answer, "
+                "not the rule's backend's (if the backend itself answers this, name it with identity)"
+            )
+        return None  # a success that names no backend: the check reports "not run" (no_backend_named)
     if expected_backend and nginx.identity is None and nginx.backend != expected_backend:
         return f"nginx answered {request} from {nginx.served_by}, not from the rule's backend {expected_backend}"
     return None
@@ -199,7 +204,8 @@ def backend_difference(nginx: ProbeResult, gateway: ProbeResult, field_name: str
     """The Service (and port) that answered on each side, when they differ."""
     if nginx.served_by == gateway.served_by:
         return None
-    return Difference(field_name, nginx.served_by, gateway.served_by or gateway.error_kind or gateway.status)
+    note = "" if gateway.served_by else f"the Gateway answered {gateway.outcome_text()}"
+    return Difference(field_name, nginx.served_by, gateway.served_by, note=note)
 
 
 @dataclass
