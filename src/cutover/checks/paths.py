@@ -150,13 +150,14 @@ def _compare(rounds: list[tuple[ProbeResult, ProbeResult]]) -> list[Difference]:
 
 def _unidentified(rounds: list[tuple[ProbeResult, ProbeResult]], own_rule: bool) -> bool:
     """Whether an answer that must have come from a backend does not name it: then equal
-    statuses say nothing about which backend served them. A 4xx/5xx naming no backend is the
-    proxy's own answer (no rule matched), comparable by status alone."""
+    statuses say nothing about which backend served them. A 3xx/4xx/5xx naming no backend can
+    be the proxy's own answer (no rule matched, nginx's trailing-slash 301), comparable by
+    status and Location alone."""
     for nginx, gateway in rounds:
         if own_rule and not nginx.identified:
             return True
         for result in (nginx, gateway):
-            if result.status is not None and result.status < 400 and not result.identified:
+            if result.status is not None and 200 <= result.status < 300 and not result.identified:
                 return True
     return False
 
