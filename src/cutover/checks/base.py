@@ -149,12 +149,11 @@ class BaselineError(Exception):
         self.outcome = outcome
         nginx = outcome.evidence.get("nginx")
         lines = [f"{case.id}: {case.info.kind}: {BASELINE_BROKEN}", f"  why: {outcome.baseline}"]
-        if isinstance(nginx, dict) and ("status" in nginx or "error" in nginx):
+        if isinstance(nginx, dict) and nginx.get("status") is not None:
             served = nginx.get("served_by") or nginx.get("backend")
             lines.append(
-                f"  nginx: {nginx.get('request', '')} -> status {nginx.get('status')}"
-                + (f", error {nginx.get('error')}" if nginx.get("error") else "")
-                + (f", from {served}" if served else "")
+                f"  nginx answered: {nginx['status']}"
+                + (f" from {served}" if served else " (no backend named)")
             )
         super().__init__("\n".join(lines))
 
