@@ -77,7 +77,7 @@ def test_nginx_answering_from_another_backend_is_an_error(lab_targets: Targets, 
 def test_the_same_404_on_both_sides_is_an_error(lab_targets: Targets) -> None:
     # A host neither side serves: nginx's default server and Envoy both answer 404.
     targets = _with_service(lab_targets, "grafana", host="nobody.metalkube.internal", scheme="http")
-    case, outcome = _run(paths, targets, "grafana[GET /]")
+    _, outcome = _run(paths, targets, "grafana[GET /]")
     assert outcome.evidence["nginx"]["status"] == 404 and outcome.evidence["gateway"]["status"] == 404
     assert not outcome.failures
     assert outcome.baseline is not None and "with 404 and nothing names a backend" in outcome.baseline
