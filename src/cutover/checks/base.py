@@ -152,8 +152,7 @@ class BaselineError(Exception):
         if isinstance(nginx, dict) and nginx.get("status") is not None:
             served = nginx.get("served_by") or nginx.get("backend")
             lines.append(
-                f"  nginx answered: {nginx['status']}"
-                + (f" from {served}" if served else " (no backend named)")
+                f"  nginx answered: {nginx['status']}" + (f" from {served}" if served else " (no backend named)")
             )
         super().__init__("\n".join(lines))
 
