@@ -17,6 +17,7 @@ import yaml
 from cutover.checks import redirects
 from cutover.checks.base import Outcome, ProbeContext
 from cutover.errors import InputError
+from cutover.probe.client import ProbeResult
 from cutover.targets import RedirectAcceptance, Targets, parse_targets
 from tests.conftest import CORRECTED, RunningLab
 
@@ -52,6 +53,29 @@ def test_location_parts() -> None:
     assert parts == {"scheme": "https", "host": "grafana.example", "port": 443, "path": "/a/b", "query": "q=1"}
     assert redirects.location_parts("http://g.example:8080/")["port"] == 8080
     assert redirects.location_parts(None)["host"] is None
+
+
+def _redirect(location: str) -> ProbeResult:
+    return ProbeResult("x", "GET", "u", "g.example", "/", "http", None, 308, {"location": location})
+
+
+def test_location_differences_part_by_part() -> None:
+    nginx = _redirect("https://g.example/a?q=1")
+    fields = {
+        d.field: (d.nginx, d.gateway, d.severity)
+        for d in redirects.location_differences(nginx, _redirect("http://h.example:8443/b?q=2"))
+    }
+    assert fields == {
+        "location scheme": ("https", "http", "fail"),
+        "location host": ("g.example", "h.example", "fail"),
+        "location port": (443, 8443, "fail"),
+        "location path": ("/a", "/b", "fail"),
+        "location query": ("q=1", "q=2", "fail"),
+    }
+    # Envoy behind Cilium writes the default port out: the same URL, shown, not failed.
+    same = redirects.location_differences(nginx, _redirect("https://g.example:443/a?q=1"))
+    assert [(d.field, d.severity) for d in same] == [("location port", "info")]
+    assert redirects.location_differences(nginx, _redirect("https://g.example/a?q=1")) == []
 
 
 def test_the_corrected_redirect_passes(start_lab: Callable[..., RunningLab]) -> None:

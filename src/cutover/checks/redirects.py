@@ -25,7 +25,7 @@ from cutover.checks.base import (
 from cutover.probe.client import Endpoint, ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
-__all__ = ["INFO", "REDIRECT_CODES", "cases", "location_parts"]
+__all__ = ["INFO", "REDIRECT_CODES", "cases", "location_differences", "location_parts"]
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 # 301 and 302 let clients turn a POST into a GET (RFC 9110 15.4.2, 15.4.3); 303 demands it.
@@ -108,11 +108,20 @@ def _status_difference(nginx: ProbeResult, gateway: ProbeResult, service: Servic
     return Difference("status", nginx.status, shown, note=note)
 
 
-def _location_differences(nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:
+def location_differences(nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:
     if gateway.header("location") is None:
         return [Difference("location", nginx.header("location"), None)]
     old, new = location_parts(nginx.header("location")), location_parts(gateway.header("location"))
-    return [Difference(f"location {part}", old[part], new[part]) for part in old if old[part] != new[part]]
+    differences = [Difference(f"location {part}", old[part], new[part]) for part in old if old[part] != new[part]]
+    if old["port"] == new["port"]:
+        # Cilium sets port_redirect 443 for `scheme: https`, so Envoy writes https://host:443/ where
+        # nginx writes https://host/ (shared/ref/cilium-gateway.md): the same URL to every client.
+        written = urlsplit(nginx.header("location") or "").netloc, urlsplit(gateway.header("location") or "").netloc
+        if written[0] != written[1] and old["host"] == new["host"]:
+            differences.append(
+                Difference("location port", *written, severity="info", note="the same port, written out on one side")
+            )
+    return differences
 
 
 def _follow(context: ProbeContext, endpoint: Endpoint, service: ServiceTarget, result: ProbeResult) -> ProbeResult:
@@ -145,7 +154,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         status = _status_difference(nginx, gateway, service)
         if status is not None:
             outcome.differences.append(status)
-        outcome.differences += _location_differences(nginx, gateway)
+        outcome.differences += location_differences(nginx, gateway)
         if gateway.status not in REDIRECT_CODES or gateway.header("location") is None:
             return outcome
         # The followed leg: the redirect's target must be served by the same backend.
