@@ -209,7 +209,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         attempts=total,
     )
     if problems:
-        outcome.baseline = problems[0] + (f" ({len(problems)} of {total} attempts)" if len(problems) > 1 else "")
+        outcome.baseline = f"{problems[0]} ({len(problems)} of {total} attempts)"
     elif _unidentified(rounds, own_rule):
         outcome.not_run = no_backend_named(context.targets.identity_of(case.service))
     return outcome
