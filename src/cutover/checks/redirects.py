@@ -128,7 +128,7 @@ def _follow(context: ProbeContext, endpoint: Endpoint, service: ServiceTarget, r
     """The redirect's target, fetched from the same side (like curl --resolve for its host)."""
     parts = urlsplit(result.header("location") or "")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    scheme = parts.scheme if parts.scheme in ("http", "https") else "https"
+    scheme = parts.scheme if parts.scheme in ("http", "https") else result.scheme  # a relative Location
     return context.fetch(endpoint, service, path, scheme=scheme, host=parts.hostname or service.host)
 
 
