@@ -187,6 +187,13 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         )
         outcome = Outcome(evidence={"nginx": side_summary(nginx), "gateway": side_summary(gateway)})
         outcome.baseline = baseline_problem(nginx, expected_backend)
+        nginx_location = nginx.header("location") or ""
+        if (
+            outcome.baseline is None
+            and nginx.status in REDIRECT_CODES
+            and nginx_location.startswith(f"https://{service.host}")
+        ):
+            outcome.baseline = f"nginx redirects HTTPS to itself ({nginx.status} {nginx_location}): a redirect loop"
         if outcome.baseline is not None:
             return outcome
         location = gateway.header("location") or ""
