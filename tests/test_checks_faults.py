@@ -36,7 +36,29 @@ FAULT_RUNS = [
     FaultRun(
         "prefix-as-exact",
         ("-m", "paths", "-k", "mlflow"),
-        ("mlflow[GET /api/sub]", "status: nginx 200, gateway 404", "backend: nginx mlflow/mlflow, gateway (none)"),
+        (
+            "mlflow[GET /api/sub]",
+            "status: nginx 200, gateway 404",
+            "backend: nginx mlflow/mlflow:5000, gateway (none) (20 of 20 attempts on (none))",
+        ),
+    ),
+    # A 10% split is missed by one probe's 20 attempts with probability 0.9**20 = 12%, by all of
+    # grafana's 6 probes (120 attempts) with 0.9**120 < 4e-6: the fragments hold for any of them.
+    FaultRun(
+        "gateway-split-10",
+        ("-m", "paths", "-k", "grafana"),
+        (
+            "backend: nginx monitoring/grafana:3000, gateway monitoring/grafana-canary:3000",
+            "of 20 attempts on monitoring/grafana-canary:3000",
+        ),
+    ),
+    FaultRun(
+        "gateway-redirect-302",
+        ("-m", "redirects", "-k", "grafana"),
+        (
+            "grafana[http GET /cutover-redirect?q=1]",
+            "status: nginx 308, gateway 302 (a 308 that becomes 302 turns a POST into a GET",
+        ),
     ),
     FaultRun(
         "no-redirect-route",

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
-from cutover.checks.base import not_configured
+from cutover.checks.base import BaselineError, not_configured
 from cutover.checks.unmodelled import uncovered_annotations
 from cutover.cluster.checks import INFOS as CLUSTER_INFOS
 from cutover.cluster.checks import ClusterSettings, cluster_cases
@@ -630,9 +630,13 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
             pytest.skip(case.skip_reason)
         outcome = plugin.outcome_of(case)
         plugin.record(request.node.nodeid, case, outcome)
+        if outcome.baseline is not None:
+            raise BaselineError(case, outcome)
         if outcome.failures:
             plugin.records[request.node.nodeid]["parity_failed"] = True
             raise ParityFailure(case, outcome)
+        if outcome.not_run is not None:
+            pytest.skip(f"not run: {case.id}: {outcome.not_run}")
         return outcome
 
     return check

@@ -17,13 +17,15 @@ from typing import Any
 import yaml
 
 from cutover.errors import InputError
-from cutover.probe.client import Endpoint
+from cutover.probe.client import Endpoint, Identity
 
 __all__ = [
     "ALL_KINDS",
     "CHECK_KINDS",
+    "PATH_ATTEMPTS",
     "ExpectedDifference",
     "PathRule",
+    "RedirectAcceptance",
     "ServiceTarget",
     "Targets",
     "Unverified",
@@ -53,6 +55,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "notes",
         "redact_headers",
         "settings",
+        "identity",
+        "paths",
     ),
     "endpoints": ("nginx", "gateway"),
     "endpoint": ("address", "http_port", "https_port"),
@@ -77,12 +81,17 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "vantage_point",
         "scheme",
         "unverified",
+        "identity",
     ),
     "path": ("path", "type", "backend"),
     "expected difference": ("check", "probe", "field", "reason", "owner", "expires"),
     "waiver": ("check", "service", "owner", "reason", "expires"),
     "unverified": ("behaviour", "object", "side", "verify"),
 }
+# Each paths probe is sent this many times by default: a 10% weighted split shows at least
+# once in 20 attempts with probability 1 - 0.9**20 = 88%, and across a service's probes
+# (6 or more per rule) with 1 - 0.9**120 > 99.999%.
+PATH_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,14 @@ class Unverified:
 
 
 @dataclass(frozen=True)
+class RedirectAcceptance:
+    """Redirect codes the Gateway may send instead of nginx's, with the reviewed reason."""
+
+    codes: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Waiver:
     check: str
     service: str
@@ -185,11 +202,18 @@ class ServiceTarget:
     # How clients reach the host: https where the old side had a certificate for it.
     scheme: str = "https"
     unverified: list[Unverified] = field(default_factory=list)
+    # How a real backend names itself (no probe-backend echo); the targets' global one if unset.
+    identity: Identity | None = None
+    redirect_accept: list[RedirectAcceptance] = field(default_factory=list)
 
     @property
     def first_path(self) -> str:
         """The path of the service's first rule: where single-request checks send their probe."""
         return self.paths[0].path if self.paths else "/"
+
+    def accepted_redirect(self, code: int | None) -> RedirectAcceptance | None:
+        """The reviewed acceptance of a Gateway redirect code that differs from nginx's, if any."""
+        return next((a for a in self.redirect_accept if code in a.codes), None)
 
     def expected(self, check: str, probe_id: str, field_name: str) -> ExpectedDifference | None:
         """The first reviewed difference covering this field (expired ones included: the caller
@@ -213,6 +237,11 @@ class Targets:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     redact_headers: list[str] = field(default_factory=list)
+    identity: Identity | None = None
+    path_attempts: int = PATH_ATTEMPTS
+
+    def identity_of(self, service: ServiceTarget) -> Identity | None:
+        return service.identity or self.identity
 
     @property
     def nginx(self) -> Endpoint:
@@ -339,6 +368,48 @@ def _unverified(f: _Fields, value: Any, where: str) -> list[Unverified]:
     return result
 
 
+def _identity(f: _Fields, value: Any, where: str) -> Identity | None:
+    entry = f.mapping(value, where)
+    if not entry:
+        return None
+    unknown = sorted(set(entry) - {"header", "json"})
+    if unknown or len(entry) != 1:
+        raise f.fail(
+            where,
+            f"must name exactly one of header or json, got {sorted(entry)}",
+            hint='identity: {header: X-Served-By} or identity: {json: "$.pod"}',
+        )
+    if "header" in entry:
+        return Identity(header=f.text(entry["header"], f"{where}.header"))
+    return Identity(json=f.text(entry["json"], f"{where}.json"))
+
+
+def _redirect_accept(f: _Fields, redirects: dict[str, Any], where: str) -> list[RedirectAcceptance]:
+    if "codes" in redirects:
+        raise f.fail(
+            f"{where}.codes",
+            "is no longer read: the Gateway's redirect code must equal nginx's",
+            hint='accept another code with a reviewed reason: accept: [{codes: [301], reason: "..."}]',
+        )
+    result: list[RedirectAcceptance] = []
+    for index, item in enumerate(f.listing(redirects.get("accept"), f"{where}.accept")):
+        entry = f.mapping(item, f"{where}.accept[{index}]", required=True)
+        codes = f.listing(entry.get("codes"), f"{where}.accept[{index}].codes", required=True)
+        if not codes:
+            raise f.fail(f"{where}.accept[{index}].codes", "is empty")
+        reason = f.text(entry.get("reason"), f"{where}.accept[{index}].reason", required=False)
+        if not reason.strip():
+            raise f.fail(
+                f"{where}.accept[{index}].reason", "is missing", hint="accepting another redirect code needs a reason"
+            )
+        result.append(
+            RedirectAcceptance(
+                tuple(f.integer(c, f"{where}.accept[{index}].codes", 300, 399) for c in codes), reason.strip()
+            )
+        )
+    return result
+
+
 def _date(f: _Fields, value: Any, where: str) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -432,6 +503,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 f"{where}.backend_tls.mode",
                 f"must be A (BackendTLSPolicy) or B (plain backend), got {backend_tls.get('mode')!r}",
             )
+        redirects = f.mapping(entry.get("redirects"), f"{where}.redirects")
         services.append(
             ServiceTarget(
                 name=name,
@@ -446,12 +518,14 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 sse=f.mapping(entry.get("sse"), f"{where}.sse"),
                 source_ip=source_ip,
                 backend_tls=backend_tls,
-                redirects=f.mapping(entry.get("redirects"), f"{where}.redirects"),
+                redirects=redirects,
                 headers=f.mapping(entry.get("headers"), f"{where}.headers"),
                 expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
                 vantage_point=str(service_vantage) if service_vantage is not None else None,
                 scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
                 unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
+                identity=_identity(f, entry.get("identity"), f"{where}.identity"),
+                redirect_accept=_redirect_accept(f, redirects, f"{where}.redirects"),
             )
         )
     waivers: list[Waiver] = []
@@ -495,7 +569,16 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
         settings=f.mapping(root.get("settings"), "settings"),
         notes=[str(n) for n in f.listing(root.get("notes"), "notes")],
         redact_headers=[str(h).lower() for h in f.listing(root.get("redact_headers"), "redact_headers")],
+        identity=_identity(f, root.get("identity"), "identity"),
+        path_attempts=_path_attempts(f, root.get("paths")),
     )
+
+
+def _path_attempts(f: _Fields, value: Any) -> int:
+    settings = f.mapping(value, "paths")
+    if "attempts" not in settings:
+        return PATH_ATTEMPTS
+    return f.integer(settings["attempts"], "paths.attempts", PATH_ATTEMPTS, 10000)
 
 
 def load_targets(path: Path | str) -> Targets:

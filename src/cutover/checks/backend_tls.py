@@ -10,6 +10,8 @@ from cutover.checks.base import (
     Difference,
     Outcome,
     ProbeContext,
+    backend_difference,
+    baseline_problem,
     converge,
     not_applicable,
     on_both,
@@ -18,6 +20,12 @@ from cutover.checks.base import (
 from cutover.targets import Targets
 
 __all__ = ["INFO", "cases"]
+
+NO_ECHO = (
+    "the TLS session between proxy and backend (version, SNI) is reported only by the probe backend's echo, "
+    "which nginx's answer does not carry; verify it from the backend's own logs, or run the check against "
+    "an echo backend (cutover.lab.backend) that serves TLS with the backend's certificate"
+)
 
 INFO = CheckInfo(
     kind="backend_tls",
@@ -44,17 +52,20 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     mode = case.params["mode"]
     expected_sni = case.service.backend_tls.get("hostname")
     path = case.service.first_path
+    expected_backend = case.service.paths[0].backend if case.service.paths else None
 
     def once() -> Outcome:
         nginx, gateway = on_both(context.targets, lambda endpoint: context.fetch(endpoint, case.service, path))
         differences: list[Difference] = []
-        nginx_tls = (nginx.json or {}).get("tls")
-        gateway_tls = (gateway.json or {}).get("tls")
-        if gateway.status != 200 or gateway.backend is None:
+        nginx_tls = (nginx.echo or {}).get("tls")
+        gateway_tls = (gateway.echo or {}).get("tls")
+        if gateway.status != 200 or (gateway.backend is None and nginx.identified):
             reason = (gateway.body[:160].decode(errors="replace") if gateway.body else gateway.error) or ""
             differences.append(
                 Difference("status", nginx.status, gateway.status or gateway.error_kind, note=reason.strip())
             )
+        elif gateway.echo is None:
+            pass  # nothing reports the Gateway's TLS session: "not run" below, unless nginx's echo is there
         elif mode == "A":
             if not gateway_tls:
                 differences.append(
@@ -71,7 +82,11 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                     note="the target declares option B but the backend saw TLS",
                 )
             )
-        return Outcome(
+        if nginx.identified and gateway.status == 200 and gateway.backend is not None:
+            backend = backend_difference(nginx, gateway)
+            if backend is not None:
+                differences.append(backend)
+        outcome = Outcome(
             differences=differences,
             evidence={
                 "nginx": side_summary(nginx) | {"backend_tls": nginx_tls},
@@ -79,5 +94,13 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 "mode": mode,
             },
         )
+        outcome.baseline = baseline_problem(nginx, expected_backend)
+        if outcome.baseline is None and nginx.echo is not None and not nginx_tls:
+            outcome.baseline = (
+                f"nginx reached {nginx.served_by} in plaintext: the old side's backend-protocol HTTPS is not in effect"
+            )
+        if nginx.echo is None or gateway.echo is None:
+            outcome.not_run = NO_ECHO
+        return outcome
 
     return converge(once, context.attempts, context.max_attempts)

@@ -14,22 +14,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cutover.probe.client import Endpoint, ProbeResult, fetch
+from cutover.probe.client import Endpoint, Identity, ProbeResult, fetch
 from cutover.targets import ServiceTarget, Targets
 
 __all__ = [
+    "BASELINE_BROKEN",
+    "BaselineError",
     "Case",
     "CheckInfo",
     "Difference",
     "Outcome",
     "ParityFailure",
     "ProbeContext",
+    "backend_difference",
+    "baseline_problem",
     "converge",
+    "no_backend_named",
     "not_applicable",
     "not_configured",
     "on_both",
     "side_summary",
 ]
+
+BASELINE_BROKEN = "nginx does not serve this rule: the baseline is broken"
 
 SIDES = ("nginx", "gateway")
 
@@ -100,6 +107,12 @@ class Outcome:
     attempts: int = 1
     converged: bool = True
     duration: float = 0.0
+    # Why nginx is not a valid reference for this case (None when it is): the case is an error,
+    # never a pass and never a parity failure. Both sides failing the same way is not parity.
+    baseline: str | None = None
+    # What this case could not verify and what would let it run (None when it ran in full);
+    # with no failures, the case is "not run", not a pass.
+    not_run: str | None = None
 
     @property
     def failures(self) -> list[Difference]:
@@ -114,7 +127,8 @@ class Outcome:
         return [d for d in self.differences if d.expected is not None]
 
     def signature(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple((d.field, repr(d.nginx), repr(d.gateway)) for d in self.failures)
+        broken = (("baseline", "broken", ""),) if self.baseline else ()
+        return broken + tuple((d.field, repr(d.nginx), repr(d.gateway)) for d in self.failures)
 
 
 class ParityFailure(AssertionError):
@@ -131,6 +145,71 @@ class ParityFailure(AssertionError):
         super().__init__("\n".join(lines))
 
 
+class BaselineError(Exception):
+    """nginx, the reference, did not serve the case as it must: the result is an error."""
+
+    def __init__(self, case: Case, outcome: Outcome) -> None:
+        self.case = case
+        self.outcome = outcome
+        nginx = outcome.evidence.get("nginx")
+        lines = [f"{case.id}: {case.info.kind}: {BASELINE_BROKEN}", f"  why: {outcome.baseline}"]
+        if isinstance(nginx, dict) and nginx.get("status") is not None:
+            served = nginx.get("served_by") or nginx.get("backend")
+            lines.append(
+                f"  nginx answered: {nginx['status']}" + (f" from {served}" if served else " (no backend named)")
+            )
+        super().__init__("\n".join(lines))
+
+
+def baseline_problem(nginx: ProbeResult, expected_backend: str | None = None, own_rule: bool = True) -> str | None:
+    """Why nginx's answer is not a valid reference, or None.
+
+    Any transport error (refused, TLS, timeout, reset) breaks the baseline; so does a 5xx
+    nginx made itself. For a probe of a rule's own path (own_rule), nginx must also have
+    reached a backend, and when the probe backend's echo names it, the rule's backend."""
+    request = f"{nginx.method} {nginx.scheme}://{nginx.host}{nginx.path}"
+    if nginx.error is not None:
+        return f"nginx gave no answer to {request}: {nginx.error_kind} ({nginx.error})"
+    if nginx.status is not None and nginx.status >= 500 and not nginx.identified:
+        return f"nginx answered {request} with {nginx.status} and no backend behind it"
+    if not own_rule:
+        return None
+    if not nginx.identified:
+        if nginx.identity is not None:
+            return (
+                f"nginx answered {request} with {nginx.status} but no {nginx.identity.describe()}: "
+                "the answer did not come from the rule's backend"
+            )
+        if nginx.status is not None and nginx.status >= 400:
+            return (
+                f"nginx answered {request} with {nginx.status} and nothing names a backend: nginx's own answer, "
+                "not the rule's backend's (if the backend itself answers this, name it with identity)"
+            )
+        return None  # a success that names no backend: the check reports "not run" (no_backend_named)
+    if expected_backend and nginx.identity is None and nginx.backend != expected_backend:
+        return f"nginx answered {request} from {nginx.served_by}, not from the rule's backend {expected_backend}"
+    return None
+
+
+def no_backend_named(identity: Identity | None) -> str:
+    """The "not run" reason when nginx's answer carries neither the echo nor an identity."""
+    if identity is not None:
+        return f"nginx's answer has no {identity.describe()}, so the backend that served it is unknown"
+    return (
+        "nginx's answer carries no probe-backend echo and the targets set no identity, so the backend "
+        "that served it is unknown; set identity: {header: <a response header naming the backend>} "
+        "(or {json: <a body field>}) for the service or globally, or probe the lab's backends"
+    )
+
+
+def backend_difference(nginx: ProbeResult, gateway: ProbeResult, field_name: str = "backend") -> Difference | None:
+    """The Service (and port) that answered on each side, when they differ."""
+    if nginx.served_by == gateway.served_by:
+        return None
+    note = "" if gateway.served_by else f"the Gateway answered {gateway.outcome_text()}"
+    return Difference(field_name, nginx.served_by, gateway.served_by, note=note)
+
+
 @dataclass
 class ProbeContext:
     """What a case needs to send requests: the targets and the run's settings."""
@@ -143,11 +222,18 @@ class ProbeContext:
     def source(self, service: ServiceTarget, vantage: str | None = None) -> str | None:
         return self.targets.source_address(service, vantage)
 
+    @property
+    def path_attempts(self) -> int:
+        """How often each paths probe is sent (the targets' paths.attempts)."""
+        return self.targets.path_attempts
+
     def fetch(self, endpoint: Endpoint, service: ServiceTarget, path: str, **kwargs: Any) -> ProbeResult:
         kwargs.setdefault("source", self.source(service))
         kwargs.setdefault("ca_bundle", self.targets.ca_bundle)
         kwargs.setdefault("scheme", service.scheme)
-        return fetch(endpoint, service.host, path, **kwargs)
+        kwargs.setdefault("identity", self.targets.identity_of(service))
+        host = kwargs.pop("host", service.host)
+        return fetch(endpoint, host, path, **kwargs)
 
 
 def on_both(targets: Targets, action: Callable[[Endpoint], Any]) -> tuple[Any, Any]:
@@ -190,6 +276,8 @@ def converge(run_once: Callable[[], Outcome], attempts: int, max_attempts: int) 
     last = history[-1]
     last.attempts = len(history)
     last.converged = False
+    if last.baseline is None:
+        last.baseline = next((h.baseline for h in reversed(history) if h.baseline), None)
     if not last.failures:
         earlier = next((h for h in reversed(history) if h.failures), None)
         if earlier is not None:
@@ -208,6 +296,7 @@ def side_summary(result: ProbeResult, extra_headers: tuple[str, ...] = ()) -> di
         "error": result.error,
         "headers": {k: v for k, v in result.headers.items() if k in wanted},
         "backend": result.backend,
+        "served_by": result.served_by,
         "backend_path": data.get("path") if data else None,
         "elapsed": round(result.elapsed, 3),
         "body": result.body[:400].decode("utf-8", errors="replace"),

@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, converge, not_applicable, on_both
+from cutover.checks.base import (
+    Case,
+    CheckInfo,
+    Difference,
+    Outcome,
+    ProbeContext,
+    backend_difference,
+    baseline_problem,
+    converge,
+    no_backend_named,
+    not_applicable,
+    on_both,
+)
 from cutover.probe.client import ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
@@ -17,6 +29,11 @@ INFO = CheckInfo(
     description="Security headers nginx added (HSTS), the upstream Host and X-Forwarded-Proto must survive; "
     "X-Real-IP matters where the client address does; the rest is shown as warnings.",
     protects=("hsts", "X-Forwarded-*", "X-Real-IP"),
+)
+NO_ECHO = (
+    "the headers the backend received (Host, X-Forwarded-Proto, X-Real-IP) are only visible in the probe "
+    "backend's echo, which nginx's answer does not carry (response headers were compared); to compare them, "
+    "put an echo backend (cutover.lab.backend, or the Gateway API conformance echo server) behind the route"
 )
 # Fields never compared: connection management and body framing.
 _SKIPPED = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
@@ -67,6 +84,9 @@ def _fields(result: ProbeResult) -> dict[str, str]:
 def _run(case: Case, context: ProbeContext) -> Outcome:
     path = str(case.params["path"])
     service = case.service
+    # The probe is the first rule's own path: nginx must answer it from that rule's backend.
+    expected_backend = service.paths[0].backend if service.paths else None
+    identity = context.targets.identity_of(service)
 
     def once() -> Outcome:
         # The noise: what differs between two asks of the old side.
@@ -93,9 +113,15 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 differences.append(Difference(name, old, new, severity))
         if gateway.status != nginx.status:
             differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind))
+        if nginx.identified:
+            backend = backend_difference(nginx, gateway)
+            if backend is not None:
+                differences.append(backend)
         evidence: dict[str, Any] = {
             side: {
                 "status": result.status,
+                "error": result.error,
+                "served_by": result.served_by,
                 "response": result.headers,
                 "upstream": (result.json or {}).get("headers"),
                 "body": result.body[:400].decode("utf-8", errors="replace"),
@@ -105,6 +131,10 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         evidence |= {
             "noise": sorted(noisy),
         }
-        return Outcome(differences=differences, evidence=evidence)
+        outcome = Outcome(differences=differences, evidence=evidence)
+        outcome.baseline = baseline_problem(nginx, expected_backend)
+        if nginx.echo is None:
+            outcome.not_run = NO_ECHO if nginx.identified else f"{no_backend_named(identity)}; {NO_ECHO}"
+        return outcome
 
     return converge(once, context.attempts, context.max_attempts)

@@ -7,7 +7,12 @@ with a given status, add response headers, or stream Server-Sent Events with con
 Usage::
 
     python -m cutover.lab.backend --service NAME --listen 127.0.0.1:8080 \\
-        [--listen 127.0.0.1:8443,tls ...] [--cert CERT.pem --key KEY.pem] [--ready-file PATH]
+        [--listen 127.0.0.1:8443,tls,port=443 ...] [--cert CERT.pem --key KEY.pem] [--ready-file PATH]
+
+``port=N`` on a listen names the Service port it stands in for: the echo reports it as
+``service_port`` (the listening port otherwise), so a check can tell which Service port answered.
+With ``CUTOVER_BACKEND_ECHO=off`` in the environment, plain requests get ``ok`` (text/plain)
+instead of the JSON echo, as a real backend would: how checks are tested without the echo.
 
 Endpoints (any method):
 
@@ -49,6 +54,7 @@ MAX_DELAY_SECONDS = 600.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 SNI_ATTRIBUTE = "cutover_sni"
 LOG_ENV = "CUTOVER_BACKEND_LOG"
+ECHO_ENV = "CUTOVER_BACKEND_ECHO"
 
 _ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _STATUS_SUFFIX = re.compile(r"(?:^|/)status/(\d+)$")
@@ -61,23 +67,31 @@ class Listen:
     host: str
     port: int
     tls: bool = False
+    # The Service port this listener stands in for (the lab maps Service ports to free ports).
+    service_port: int | None = None
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}" + (",tls" if self.tls else "")
+        port = f",port={self.service_port}" if self.service_port is not None else ""
+        return f"{host}:{self.port}" + (",tls" if self.tls else "") + port
 
 
 def parse_listen(text: str) -> Listen:
-    """Parse ``HOST:PORT[,tls]`` (IPv6 hosts in brackets: ``[::1]:8443,tls``)."""
+    """Parse ``HOST:PORT[,tls][,port=N]`` (IPv6 hosts in brackets: ``[::1]:8443,tls``)."""
     spec = text.strip()
     if not spec:
         raise ValueError("--listen: empty value, expected HOST:PORT[,tls]")
     address, _, options = spec.partition(",")
     tls = False
-    if options:
-        if options.strip().lower() != "tls":
-            raise ValueError(f"--listen {text!r}: unknown option {options!r}, the only option is 'tls'")
-        tls = True
+    service_port: int | None = None
+    for option in options.split(",") if options else []:
+        name, sep, value = option.strip().partition("=")
+        if name.lower() == "tls" and not sep:
+            tls = True
+        elif name.lower() == "port" and sep and value.isdigit() and 1 <= int(value) <= 65535:
+            service_port = int(value)
+        else:
+            raise ValueError(f"--listen {text!r}: unknown option {option!r}, the options are 'tls' and 'port=N'")
     if address.startswith("["):
         host, sep, port_text = address[1:].partition("]:")
         if not sep:
@@ -95,7 +109,7 @@ def parse_listen(text: str) -> Listen:
     port = int(port_text)
     if not 1 <= port <= 65535:
         raise ValueError(f"--listen {text!r}: port {port} is outside 1-65535")
-    return Listen(host=host, port=port, tls=tls)
+    return Listen(host=host, port=port, tls=tls, service_port=service_port)
 
 
 class _BadRequest(Exception):
@@ -333,6 +347,7 @@ class _ProbeHandler(BaseHTTPRequestHandler):
             "peer": {"address": self.client_address[0], "port": self.client_address[1]},
             "tls": tls,
             "listen_port": self.connection.getsockname()[1],
+            "service_port": self.server.listen.service_port or self.server.listen.port,
             "body_bytes": body_bytes,
         }
 
@@ -370,6 +385,9 @@ class _ProbeHandler(BaseHTTPRequestHandler):
             self.end_headers()
             payload["interim_status"] = status
             status = 200
+        if os.environ.get(ECHO_ENV) == "off":
+            self._send_bytes(status, b"ok\n", "text/plain", extra_headers)
+            return
         self._send_json(status, payload, extra_headers)
 
     @staticmethod

@@ -156,6 +156,41 @@ def _lose_forwarded_proto(objects: Objects) -> Objects:
     return objects
 
 
+def _split_grafana(objects: Objects) -> Objects:
+    # A canary left in a weighted split: 10% of grafana's requests go to another Service that
+    # also answers 200, so only the backend that answered can tell the two sides apart.
+    canary = "grafana-canary"
+    for rule in _route_rules(objects, "grafana"):
+        refs = rule.get("backendRefs") or []
+        if len(refs) != 1:
+            raise InputError("the fault needs grafana's route rules to have one backendRef each", field="--fault")
+        refs[0]["weight"] = 90
+        refs.append({"name": canary, "port": refs[0].get("port"), "weight": 10})
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": canary, "namespace": "monitoring"},
+        "spec": {"selector": {"app": canary}, "ports": [{"name": "http", "port": 3000}]},
+    }
+    return [*objects, ("<fault gateway-split-10>", service)]
+
+
+def _redirect_code(code: int) -> Callable[[Objects], Objects]:
+    def apply(objects: Objects) -> Objects:
+        found = False
+        for route in _routes(objects):
+            for rule in route.get("spec", {}).get("rules") or []:
+                for item in rule.get("filters") or []:
+                    if item.get("type") == "RequestRedirect":
+                        item.setdefault("requestRedirect", {})["statusCode"] = code
+                        found = True
+        if not found:
+            raise InputError("the fault needs an HTTPRoute with a RequestRedirect filter", field="--fault")
+        return objects
+
+    return apply
+
+
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
@@ -177,6 +212,18 @@ FAULTS: dict[str, Fault] = {
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
         Fault("no-redirect-route", "redirects", "no HTTP->HTTPS redirect route", _no_redirect_route),
+        Fault(
+            "gateway-split-10",
+            "paths",
+            "grafana's route split 90/10 with grafana-canary, another Service that also answers 200",
+            _split_grafana,
+        ),
+        Fault(
+            "gateway-redirect-302",
+            "redirects",
+            "the HTTP->HTTPS redirect answers 302 where nginx sends 308 (a POST becomes a GET)",
+            _redirect_code(302),
+        ),
         Fault("allow-every-client", "source_ip", "no client allowlist on the Gateway side", _allow_every_client),
         Fault("no-backend-tls-policy", "backend_tls", "the BackendTLSPolicy removed", _drop_backend_tls_policy),
         Fault(

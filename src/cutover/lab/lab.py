@@ -370,7 +370,8 @@ class Lab:
             argv = [sys.executable, "-m", "cutover.lab.backend", "--service", f"{backend.namespace}/{backend.name}"]
             for port in backend.ports:
                 address = layout.backends[(backend.namespace, backend.name, port.port)]
-                argv += ["--listen", f"{address.address}:{address.lab_port}{',tls' if address.tls else ''}"]
+                tls = ",tls" if address.tls else ""
+                argv += ["--listen", f"{address.address}:{address.lab_port}{tls},port={port.port}"]
             if backend.tls_ports:
                 files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
                 argv += ["--cert", str(files.cert), "--key", str(files.key)]

@@ -17,7 +17,10 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Endpoint", "ProbeResult", "fetch", "tls_context"]
+__all__ = ["Endpoint", "Identity", "ProbeResult", "fetch", "tls_context"]
+
+# The keys every probe-backend echo carries (cutover.lab.backend): how its JSON is recognised.
+ECHO_KEYS = ("service", "raw_target", "headers")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,28 @@ class Endpoint:
 
     def port(self, scheme: str) -> int:
         return self.https_port if scheme == "https" else self.http_port
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Where a real backend names itself when the probe backend's echo is not there: a response
+    header (`header: X-Served-By`) or a field of a JSON body (`json: "$.pod"`, dotted)."""
+
+    header: str | None = None
+    json: str | None = None
+
+    def describe(self) -> str:
+        return f"response header {self.header}" if self.header else f"JSON body field {self.json}"
+
+    def read(self, headers: dict[str, str], body: Any) -> str | None:
+        if self.header:
+            return headers.get(self.header.lower())
+        value: Any = body
+        for key in (self.json or "").removeprefix("$").strip(".").split("."):
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return None if value is None or isinstance(value, dict | list) else str(value)
 
 
 @dataclass
@@ -48,6 +73,8 @@ class ProbeResult:
     elapsed: float = 0.0
     error: str | None = None
     error_kind: str | None = None
+    # Set by the caller when the targets say how a real backend names itself.
+    identity: Identity | None = None
 
     @property
     def json(self) -> dict[str, Any] | None:
@@ -58,10 +85,47 @@ class ProbeResult:
         return value if isinstance(value, dict) else None
 
     @property
-    def backend(self) -> str | None:
-        """The probe backend that answered (its `service` field), if one did."""
+    def echo(self) -> dict[str, Any] | None:
+        """The probe backend's description of the request it received, when it answered."""
         data = self.json
-        return str(data["service"]) if data and "service" in data else None
+        return data if data is not None and all(key in data for key in ECHO_KEYS) else None
+
+    @property
+    def backend(self) -> str | None:
+        """The Service that answered: named by the targets' identity when set, else by the
+        probe backend's echo (`namespace/name`); None when nothing names it."""
+        if self.identity is not None:
+            return self.identity.read(self.headers, self.json)
+        echo = self.echo
+        return str(echo["service"]) if echo is not None else None
+
+    @property
+    def backend_port(self) -> int | None:
+        """The Service port that answered (probe backend echo only)."""
+        echo = self.echo
+        if self.identity is not None or echo is None or echo.get("service_port") is None:
+            return None
+        return int(echo["service_port"])
+
+    @property
+    def served_by(self) -> str | None:
+        """Service and port, `inference/qdrant:6333`, or whatever the identity names."""
+        backend = self.backend
+        if backend is None or self.backend_port is None:
+            return backend
+        return f"{backend}:{self.backend_port}"
+
+    @property
+    def identified(self) -> bool:
+        """Whether the answer names the backend that served it."""
+        return self.backend is not None
+
+    def outcome_text(self) -> str:
+        """The result in a few words: `200 from mlflow/mlflow:5000`, `refused (...)`."""
+        if self.error is not None:
+            return f"{self.error_kind} ({self.error})"
+        served = self.served_by
+        return f"{self.status} from {served}" if served else f"{self.status} (no backend named)"
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -95,10 +159,11 @@ def fetch(
     ca_bundle: str | None = None,
     timeout: float = 30.0,
     body: bytes | None = None,
+    identity: Identity | None = None,
 ) -> ProbeResult:
     """Send one request; network errors are returned in the result, never raised."""
     url = f"{scheme}://{endpoint.address}:{endpoint.port(scheme)}{path}"
-    result = ProbeResult(endpoint.name, method, url, host, path, scheme, source)
+    result = ProbeResult(endpoint.name, method, url, host, path, scheme, source, identity=identity)
     request_headers = {"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
     transport = httpx.HTTPTransport(
         local_address=source,
