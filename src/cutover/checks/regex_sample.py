@@ -126,7 +126,7 @@ class _Parser:
         items: list[_Node] = []
         while (char := self.peek()) is not None and char not in "|)":
             if char == "^":
-                if items or self.position not in (0, 4) and self.pattern[self.position - 1] not in "(|:":
+                if items or (self.position not in (0, 4) and self.pattern[self.position - 1] not in "(|:"):
                     raise self.fail("'^' in the middle")
                 self.take()
                 continue
