@@ -20,7 +20,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-__all__ = ["RegexSamples", "RegexUnsupported", "is_literal", "regex_matches", "sample_regex"]
+__all__ = ["RegexSamples", "RegexUnsupported", "is_literal", "regex_matches", "sample_regex", "sample_value"]
 
 GATEWAY = "gateway"
 NGINX = "nginx"
@@ -351,3 +351,17 @@ def sample_regex(pattern: str, mode: str = GATEWAY) -> RegexSamples:
         if len(near) >= MAX_NEAR_MISSES:
             break
     return RegexSamples(pattern, mode, tuple(matches), tuple(near))
+
+
+def sample_value(pattern: str) -> str:
+    """A header or query value the regex matches as a whole (Envoy `safe_regex` string matches)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise RegexUnsupported(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    tree = _Parser(pattern).parse()
+    for choices in (_Choices(), _Choices(more=True)):
+        value = _generate([tree], choices)
+        if re.fullmatch(pattern, value):
+            return value
+    raise RegexUnsupported(f"no generated value matches {pattern!r}")
