@@ -387,3 +387,10 @@ def test_httproute_on_another_listener_than_the_clients_use_is_not_probed_there(
     grafana = next(i for i in manifests.ingresses if i.name == "grafana")
     assert [r["object"] for r in path_rules(manifests, grafana)] == ["monitoring/grafana", "monitoring/grafana"]
     assert [r["source"] for r in path_rules(manifests, grafana)] == ["ingress", "httproute"]
+
+
+def test_first_path_of_a_regex_rule_is_a_request_it_matches() -> None:
+    targets = parse_targets(_targets_with({"path": "/api/v[0-9]+", "type": "ImplementationSpecific", "regex": True}))
+    assert targets.services[0].first_path == "/api/v0"
+    on_other_host = parse_targets(_targets_with({"path": "/x", "host": "other.example"}))
+    assert on_other_host.services[0].first_path == "/"

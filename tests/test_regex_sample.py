@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cutover.checks.regex_sample import RegexUnsupported, is_literal, regex_matches, sample_regex
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, regex_matches, sample_regex
 
 SUPPORTED = [
     "/api",

@@ -18,6 +18,7 @@ import yaml
 
 from cutover.errors import InputError
 from cutover.probe.client import Endpoint
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex
 
 __all__ = [
     "ExpectedDifference",
@@ -157,8 +158,19 @@ class ServiceTarget:
 
     @property
     def first_path(self) -> str:
-        """The path of the service's first rule: where single-request checks send their probe."""
-        return self.paths[0].path if self.paths else "/"
+        """The path of the service's first rule on its own host: where single-request checks send
+        their probe (a regex rule gives a path its regex matches, never the regex text)."""
+        for rule in self.paths:
+            if rule.host not in (None, self.host) or rule.method or rule.headers or rule.query:
+                continue
+            mode = rule.regex_mode
+            if mode is None or is_literal(rule.path):
+                return rule.path
+            try:
+                return sample_regex(rule.path, mode).matches[0]
+            except RegexUnsupported:
+                continue
+        return "/"
 
     def expected(self, check: str, probe_id: str, field_name: str) -> ExpectedDifference | None:
         for item in self.expected_differences:

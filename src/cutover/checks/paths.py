@@ -17,8 +17,8 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
-from cutover.checks.regex_sample import RegexUnsupported, is_literal, sample_regex, sample_value
 from cutover.probe.client import Endpoint, ProbeResult, fetch
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex, sample_value
 from cutover.targets import PathRule, ServiceTarget, Targets, ValueMatch
 
 __all__ = ["INFO", "cases", "probe_id", "probe_matrix", "send"]
