@@ -190,6 +190,7 @@ def test_second_host_the_httproute_forgot_fails_with_both_sides(run_case: Callab
     assert _failed(outcome)["backend"] == ("demo/web", None)
     assert outcome.evidence["nginx"]["request"].startswith("GET http://two.example/")
     assert outcome.evidence["gateway"]["request"].startswith("GET http://two.example/")
+    assert outcome.evidence["rule"] == "Ingress demo/twohosts"
     assert not run_case("twohosts[GET /]").failures  # the host the route has: parity
 
 
@@ -245,7 +246,9 @@ def test_regex_rules_are_probed_with_matching_paths_never_the_regex_text(seeded_
 def test_regex_rule_differences_fail_with_both_sides(run_case: Callable[[str], Outcome]) -> None:
     assert not run_case("regex[GET /api/v0]").failures  # both regexes match: parity
     # nginx ~* "^/api/v[0-9]+" is a prefix match in any case; the Gateway's regex must match the whole path.
-    assert _failed(run_case("regex[GET /api/v0/sub]"))["status"] == (200, 404)
+    sub_path = run_case("regex[GET /api/v0/sub]")
+    assert _failed(sub_path)["status"] == (200, 404)
+    assert sub_path.failures[0].note == "from regex '/api/v[0-9]+' of Ingress demo/regex"
     assert _failed(run_case("regex[GET /API/V0]"))["status"] == (200, 404)
     # A near miss matches neither side.
     assert not run_case("regex[GET /api/v]").failures

@@ -130,7 +130,8 @@ def cases(targets: Targets) -> list[Case]:
 
     params: `path` (raw, with the query), `label` ("path" = the rule's own path), `rule` (PathRule),
     `host`, `scheme`, `method`, `headers` (the request), `nginx_backend` (the backend nginx must answer
-    with for the baseline: set only on an Ingress rule's own path), `origin` (where the rule is written)."""
+    with for the baseline: set only on an Ingress rule's own path), `origin` (where the rule is written),
+    `note` (added to each difference: "rule exists only on the Gateway (HTTPRoute ns/name)", a regex's origin)."""
     result: list[Case] = []
     for service in targets.services:
         if "paths" not in service.checks or not service.paths:
@@ -158,8 +159,11 @@ def cases(targets: Targets) -> list[Case]:
                     )
                 continue
             origin = rule.origin
+            note = ""
             if _gateway_only(rule, service.paths):
-                origin = f"rule exists only on the Gateway ({rule.origin})"
+                origin = note = f"rule exists only on the Gateway ({rule.origin})"
+            elif rule.regex_mode is not None and not is_literal(rule.path):
+                note = f"from regex {rule.path!r} of {rule.origin}"
             for label, raw in matrix:
                 path = _with_query(raw, query)
                 probe = probe_id(method, shown_host, path, headers)
@@ -176,6 +180,7 @@ def cases(targets: Targets) -> list[Case]:
                     "headers": headers,
                     "nginx_backend": rule.nginx_backend if label == "path" else None,
                     "origin": origin,
+                    "note": note,
                 }
                 result.append(Case(INFO, service, probe, params, _run))
     return result
@@ -217,7 +222,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         nginx, gateway = on_both(context.targets, lambda endpoint: send(context, endpoint, case))
         differences = _compare(nginx, gateway)
         for difference in differences:
-            difference.note = difference.note or str(case.params["origin"])
+            difference.note = difference.note or str(case.params["note"])
         return Outcome(
             differences=differences,
             evidence={
