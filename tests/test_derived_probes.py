@@ -49,12 +49,15 @@ kind: Gateway
 metadata: {name: gw, namespace: demo}
 spec:
   gatewayClassName: cilium
-  listeners: [{name: http, port: 80, protocol: HTTP}]
+  listeners:
+    - {name: http, port: 80, protocol: HTTP}
+    - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: gw-tls}]}}
 """
 
 
-def _ingress(name: str, hosts: list[str], paths: str, annotations: str = "{}") -> str:
+def _ingress(name: str, hosts: list[str], paths: str, annotations: str = "{}", tls: bool = False) -> str:
     rules = "\n".join(f"    - host: {host}\n      http:\n        paths:\n{paths}" for host in hosts)
+    tls_section = f"  tls: [{{hosts: [{', '.join(hosts)}], secretName: {name}-tls}}]\n" if tls else ""
     return f"""
 ---
 apiVersion: networking.k8s.io/v1
@@ -62,7 +65,7 @@ kind: Ingress
 metadata: {{name: {name}, namespace: demo, annotations: {annotations}}}
 spec:
   ingressClassName: nginx
-  rules:
+{tls_section}  rules:
 {rules}
 """
 
@@ -83,6 +86,18 @@ spec:
   hostnames: [one.example]
   rules: [{backendRefs: [{name: web, port: 80}]}]
 """
+    # 1b. The same over HTTPS: each host is probed with its own SNI.
+    + _ingress("tlshosts", ["tls-one.example", "tls-two.example"], WEB_ROOT, tls=True)
+    + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: tlshosts, namespace: demo}
+spec:
+  parentRefs: [{name: gw, sectionName: https}]
+  hostnames: [tls-one.example]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"""
     # 2. A rule only the Gateway has: /admin goes to another backend that also answers 200.
     + _ingress("main", ["main.example"], WEB_ROOT)
     + """
@@ -92,7 +107,7 @@ kind: HTTPRoute
 metadata: {name: main, namespace: demo}
 spec:
   parentRefs: [{name: gw}]
-  hostnames: [main.example]
+  hostnames: [main.example, beta.example]
   rules:
     - backendRefs: [{name: web, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /admin}}]
@@ -194,6 +209,17 @@ def test_second_host_the_httproute_forgot_fails_with_both_sides(run_case: Callab
     assert not run_case("twohosts[GET /]").failures  # the host the route has: parity
 
 
+def test_second_https_host_is_probed_with_its_own_sni(run_case: Callable[[str], Outcome]) -> None:
+    outcome = run_case("tlshosts[GET tls-two.example/]")
+    # nginx serves tls-two.example's own certificate for that SNI; the Gateway has none for it.
+    assert outcome.evidence["nginx"]["status"] == 200
+    assert outcome.evidence["nginx"]["request"].startswith("GET https://tls-two.example/")
+    assert outcome.evidence["gateway"]["status"] is None
+    assert "certificate" in str(outcome.evidence["gateway"]["error"]).lower()
+    assert _failed(outcome)["backend"] == ("demo/web", None)
+    assert not run_case("tlshosts[GET /]").failures
+
+
 # -- 2. a rule only the Gateway has ------------------------------------------------
 def test_rule_only_on_the_gateway_fails_on_the_backend(run_case: Callable[[str], Outcome]) -> None:
     outcome = run_case("main[GET /admin]")
@@ -203,6 +229,16 @@ def test_rule_only_on_the_gateway_fails_on_the_backend(run_case: Callable[[str],
     assert outcome.evidence["rule"] == "rule exists only on the Gateway (HTTPRoute demo/main)"
     assert all(d.note == outcome.evidence["rule"] for d in outcome.failures)
     assert not run_case("main[GET /]").failures
+
+
+def test_hostname_only_the_gateway_serves_is_probed(run_case: Callable[[str], Outcome]) -> None:
+    outcome = run_case("main[GET beta.example/]")
+    # Probed over HTTPS, as the Gateway serves it: nginx has no server and no certificate for the host.
+    assert outcome.evidence["gateway"]["request"].startswith("GET https://beta.example/")
+    assert _failed(outcome)["status"] == ("connect", 200)
+    assert "certificate" in str(outcome.evidence["nginx"]["error"]).lower()
+    assert _failed(outcome)["backend"] == (None, "demo/web")
+    assert outcome.evidence["rule"] == "rule exists only on the Gateway (HTTPRoute demo/main)"
 
 
 def test_gateway_only_rule_has_no_nginx_baseline(seeded_cases: dict[str, Case]) -> None:
@@ -262,7 +298,7 @@ def test_lab_targets_record_where_each_rule_comes_from(seeded_lab: RunningLab) -
         PathRule("/", "Prefix", "demo/web", host="two.example", source="ingress", object="demo/twohosts")
         in rules["twohosts"]
     )
-    admin = [r for r in rules["main"] if r.path == "/admin"]
+    admin = [r for r in rules["main"] if r.path == "/admin" and r.host is None]
     assert admin == [PathRule("/admin", "PathPrefix", "demo/admin", source="httproute", object="demo/main")]
     assert admin[0].origin == "HTTPRoute demo/main"
     regex = [r for r in rules["regex"] if r.source == "ingress"]
