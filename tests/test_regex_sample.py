@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cutover.probe.regex_sample import RegexUnsupported, is_literal, regex_matches, sample_regex
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, regex_matches, sample_regex, sample_value
 
 SUPPORTED = [
     "/api",
@@ -106,3 +106,23 @@ def test_unsupported_patterns_say_why(pattern: str, reason: str) -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         sample_regex("/a", "apache")
+
+
+def test_a_lone_dot_is_sampled_as_a_dot_and_dot_segments_are_avoided() -> None:
+    assert sample_regex("/.well-known/(.+)", "gateway").matches[0] == "/.well-known/a"
+    assert sample_regex("/v1.0/.*", "gateway").matches[0] == "/v1.0/"
+    # '/api/./x' would be normalised to '/api/x' by nginx before matching: never sent.
+    assert sample_regex("/api/./x", "gateway").matches == ("/api/b/x",)
+
+
+def test_rewrite_target_patterns_as_ingress_nginx_users_write_them() -> None:
+    samples = sample_regex("/something(/|$)(.*)", "nginx")
+    assert samples.matches[:2] == ("/something/", "/something")
+    assert all(regex_matches("/something(/|$)(.*)", path, "nginx") for path in samples.matches)
+
+
+def test_header_values_are_sampled_whole() -> None:
+    assert sample_value("v[0-9]+") == "v0"
+    assert sample_value("fast|slow") == "fast"
+    with pytest.raises(RegexUnsupported):
+        sample_value("a(?=b)")

@@ -60,6 +60,8 @@ class _Literal:
 class _Class:
     chars: frozenset[str]
     negated: bool
+    # An unescaped '.': in `/.well-known` it is meant as a dot, so a lone one is sampled as '.'.
+    dot: bool = False
 
     def allowed(self) -> list[str]:
         return [c for c in _POOL if (c in self.chars) != self.negated]
@@ -161,7 +163,7 @@ class _Parser:
         if char == "[":
             return self.character_class()
         if char == ".":
-            return _Class(frozenset("\n"), negated=True)
+            return _Class(frozenset("\n"), negated=True, dot=True)
         if char == "\\":
             return self.escape(in_class=False)
         if char in "*+?{":
@@ -251,29 +253,31 @@ class _Parser:
 
 
 # -- generation -------------------------------------------------------------------
-def _generate(nodes: list[_Node], choices: _Choices) -> str:
-    return "".join(_generate_node(node, choices) for node in nodes)
+def _generate(nodes: list[_Node], choices: _Choices, repeated: bool = False) -> str:
+    return "".join(_generate_node(node, choices, repeated) for node in nodes)
 
 
-def _generate_node(node: _Node, choices: _Choices) -> str:
+def _generate_node(node: _Node, choices: _Choices, repeated: bool = False) -> str:
     if isinstance(node, _Literal):
         if node.char not in _PATH_SAFE:
             raise RegexUnsupported(f"the literal {node.char!r} cannot be sent in a request path")
         return node.char
     if isinstance(node, _Class):
+        if node.dot and not repeated and not choices.more:
+            return "."
         allowed = node.allowed()
         if not allowed:
             raise RegexUnsupported("a character class with no character that can be sent in a path")
         return allowed[1] if choices.more and len(allowed) > 1 else allowed[0]
     if isinstance(node, _Alternation):
         index = choices.branch.get(id(node), len(node.branches) - 1 if choices.more else 0)
-        return _generate(node.branches[index], choices)
+        return _generate(node.branches[index], choices, repeated)
     count = node.minimum
     if choices.more:
         count = node.minimum + (2 if node.maximum is None else 1)
         if node.maximum is not None:
             count = min(count, node.maximum)
-    return "".join(_generate_node(node.node, choices) for _ in range(count))
+    return "".join(_generate_node(node.node, choices, repeated=True) for _ in range(count))
 
 
 def is_literal(pattern: str) -> bool:
@@ -289,7 +293,14 @@ def regex_matches(pattern: str, path: str, mode: str) -> bool:
 
 
 def _usable(sample: str) -> bool:
-    return sample.startswith("/") and "//" not in sample and all(c in _PATH_SAFE for c in sample)
+    # Merged slashes and dot segments would be normalised by nginx before matching.
+    segments = sample.split("/")[1:]
+    return (
+        sample.startswith("/")
+        and "//" not in sample
+        and not any(segment in (".", "..") for segment in segments)
+        and all(c in _PATH_SAFE for c in sample)
+    )
 
 
 def _near_miss_candidates(sample: str) -> list[str]:
