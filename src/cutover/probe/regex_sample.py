@@ -9,7 +9,9 @@ Anything else (back-references, look-arounds, `\\b`, `\\s`, Unicode classes) rai
 RegexUnsupported, so the caller reports "cannot generate a request" instead of guessing.
 
 Every sample is checked with Python's `re` under the side's own semantics:
-- Gateway API `RegularExpression` (Envoy `safe_regex`): the WHOLE path must match, case-sensitive;
+- Gateway API `RegularExpression` (Envoy `safe_regex`): the WHOLE path must match, case-sensitive
+  (envoy api/envoy/config/route/v3/route_components.proto, RouteMatch.safe_regex: "The entire path
+  (without the query string) must match the regex"; header and query matchers match whole values too);
 - nginx `use-regex` (`location ~* "^<path>"`): a case-insensitive match anchored at the start
   only (ref: ingress-nginx.md, "Paths -> nginx location blocks").
 """
