@@ -433,3 +433,42 @@ def test_first_path_of_a_regex_rule_is_a_request_it_matches() -> None:
     assert targets.services[0].first_path == "/api/v0"
     on_other_host = parse_targets(_targets_with({"path": "/x", "host": "other.example"}))
     assert on_other_host.services[0].first_path == "/"
+
+
+SHARED_HOST = (
+    SERVICES
+    + _ingress(
+        "a",
+        ["shared.example"],
+        "          - {path: /a, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}",
+    )
+    + _ingress(
+        "b",
+        ["shared.example"],
+        "          - {path: /b, pathType: Prefix, backend: {service: {name: admin, port: {number: 80}}}}",
+    )
+    + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shared, namespace: demo}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [shared.example]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /a}}]
+      backendRefs: [{name: web, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /b}}]
+      backendRefs: [{name: admin, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /c}}]
+      backendRefs: [{name: canary, port: 80}]
+"""
+)
+
+
+def test_shared_host_leaves_another_ingress_rule_to_its_own_service() -> None:
+    manifests = parse_documents(Path("."), [("shared.yaml", obj) for obj in yaml.safe_load_all(SHARED_HOST)])
+    ingress_a = next(i for i in manifests.ingresses if i.name == "a")
+    rules = [(r["path"], r["source"]) for r in path_rules(manifests, ingress_a)]
+    # /b is Ingress b's rule (probed by service b, with its baseline); /c exists on the Gateway only.
+    assert rules == [("/a", "ingress"), ("/a", "httproute"), ("/c", "httproute")]

@@ -86,10 +86,11 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
     (the first is the service's first path), then the HTTPRoute matches for its hosts and Services.
 
     `host` and `scheme` are written only where they differ from the service's (the first host)."""
-    hosts = [h for h in ingress.hosts if h]
-    if not hosts:
+    if not ingress.hosts:
         return []
-    service_host = hosts[0]
+    # The service's host is the Ingress's first (as Lab.targets and draft_targets write it).
+    service_host = ingress.hosts[0]
+    hosts = [h for h in ingress.hosts if h]
     tls_hosts = ingress.tls_hosts()
 
     def scheme_of(host: str) -> str:
@@ -122,11 +123,20 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
 
     own_backends = {(ingress.namespace, item.backend.service) for item in ingress.paths}
     ingress_hosts = {h for other in manifests.ingresses for h in other.hosts if h}
+    # Another Ingress's rule on a shared host is that service's to probe, with its baseline.
+    others = {
+        (item.host, item.path.rstrip("/"))
+        for other in manifests.ingresses
+        if other is not ingress
+        for item in other.paths
+    }
     for route in manifests.http_routes:
         listeners = _listeners(manifests, route)
         if not listeners:
             continue
-        serves_ours = any((ref.namespace, ref.name) in own_backends for rule in route.rules for ref in rule.backend_refs)
+        serves_ours = any(
+            (ref.namespace, ref.name) in own_backends for rule in route.rules for ref in rule.backend_refs
+        )
         targets: list[str] = []
         if route.hostnames:
             for host in hosts:
@@ -150,6 +160,9 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
                 continue
             for rule in route.rules:
                 for match in rule.matches:
+                    plain = not (match.method or match.headers or match.query_params)
+                    if plain and (host, match.path_value.rstrip("/")) in others:
+                        continue
                     entry = _match_entry(match)
                     backend = _backend(rule)
                     if backend is not None:
