@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from cutover.checks import paths
-from cutover.checks.base import Case, Outcome, ProbeContext
+from cutover.checks.base import Case, Outcome, ParityFailure, ProbeContext
 from cutover.cluster.inventory import draft_targets
 from cutover.cluster.state import ClusterState
 from cutover.errors import InputError
@@ -221,13 +221,19 @@ def test_second_https_host_is_probed_with_its_own_sni(run_case: Callable[[str], 
 
 
 # -- 2. a rule only the Gateway has ------------------------------------------------
-def test_rule_only_on_the_gateway_fails_on_the_backend(run_case: Callable[[str], Outcome]) -> None:
+def test_rule_only_on_the_gateway_fails_on_the_backend(
+    run_case: Callable[[str], Outcome], seeded_cases: dict[str, Case]
+) -> None:
     outcome = run_case("main[GET /admin]")
     # Both answer 200: only the backend tells them apart.
     assert "status" not in _failed(outcome)
     assert _failed(outcome)["backend"] == ("demo/web", "demo/admin")
     assert outcome.evidence["rule"] == "rule exists only on the Gateway (HTTPRoute demo/main)"
     assert all(d.note == outcome.evidence["rule"] for d in outcome.failures)
+    message = str(ParityFailure(seeded_cases["main[GET /admin]"], outcome))
+    assert (
+        "backend: nginx demo/web, gateway demo/admin (rule exists only on the Gateway (HTTPRoute demo/main))" in message
+    )
     assert not run_case("main[GET /]").failures
 
 
