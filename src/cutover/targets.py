@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 
 from cutover.errors import InputError
 from cutover.probe.client import Endpoint, Identity
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex
 
 __all__ = [
     "ALL_KINDS",
@@ -29,6 +31,7 @@ __all__ = [
     "ServiceTarget",
     "Targets",
     "Unverified",
+    "ValueMatch",
     "VantagePoint",
     "Waiver",
     "load_targets",
@@ -83,7 +86,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "unverified",
         "identity",
     ),
-    "path": ("path", "type", "backend"),
+    "path": ("path", "type", "backend", "host", "scheme", "method", "headers", "query", "regex", "source", "object"),
+    "value match": ("name", "value", "type"),
     "expected difference": ("check", "probe", "field", "reason", "owner", "expires"),
     "waiver": ("check", "service", "owner", "reason", "expires"),
     "unverified": ("behaviour", "object", "side", "verify"),
@@ -101,11 +105,59 @@ class VantagePoint:
     description: str = ""
 
 
+PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific", "PathPrefix", "RegularExpression")
+PATH_SOURCES = ("ingress", "httproute")
+MATCH_TYPES = ("Exact", "RegularExpression")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+
+
+@dataclass(frozen=True)
+class ValueMatch:
+    """A header or query-parameter match of an HTTPRoute rule: an exact value or a regex."""
+
+    name: str
+    value: str
+    type: str = "Exact"
+
+
 @dataclass(frozen=True)
 class PathRule:
+    """One rule of one side, as a probe source: where it came from and what a request must carry.
+
+    `host` / `scheme` are None for the service's own host and scheme. `regex` marks a path nginx
+    reads as `~* "^path"` (use-regex or rewrite-target on the host); `type: RegularExpression` is
+    the Gateway's whole-path regex. `backend` is where this rule sends traffic on its own side."""
+
     path: str
     type: str
     backend: str | None = None
+    host: str | None = None
+    scheme: str | None = None
+    method: str = ""
+    headers: tuple[ValueMatch, ...] = ()
+    query: tuple[ValueMatch, ...] = ()
+    regex: bool = False
+    source: str = "ingress"
+    object: str = ""
+
+    @property
+    def origin(self) -> str:
+        """Where the rule is written, for the report: `Ingress ns/name` or `HTTPRoute ns/name`."""
+        kind = "HTTPRoute" if self.source == "httproute" else "Ingress"
+        return f"{kind} {self.object}" if self.object else kind
+
+    @property
+    def regex_mode(self) -> str | None:
+        """How the path is matched when it is a regex: "gateway" (whole path), "nginx" (~* prefix), or None."""
+        if self.type == "RegularExpression":
+            return "gateway"
+        return "nginx" if self.regex else None
+
+    @property
+    def nginx_backend(self) -> str | None:
+        """The backend nginx must answer this rule's own path with (the baseline), or None for a
+        rule that exists on the Gateway's side only."""
+        return self.backend if self.source == "ingress" else None
 
 
 @dataclass(frozen=True)
@@ -208,8 +260,19 @@ class ServiceTarget:
 
     @property
     def first_path(self) -> str:
-        """The path of the service's first rule: where single-request checks send their probe."""
-        return self.paths[0].path if self.paths else "/"
+        """The path of the service's first rule on its own host: where single-request checks send
+        their probe (a regex rule gives a path its regex matches, never the regex text)."""
+        for rule in self.paths:
+            if rule.host not in (None, self.host) or rule.method or rule.headers or rule.query:
+                continue
+            mode = rule.regex_mode
+            if mode is None or is_literal(rule.path):
+                return rule.path
+            try:
+                return sample_regex(rule.path, mode).matches[0]
+            except RegexUnsupported:
+                continue
+        return "/"
 
     def accepted_redirect(self, code: int | None) -> RedirectAcceptance | None:
         """The reviewed acceptance of a Gateway redirect code that differs from nginx's, if any."""
@@ -410,6 +473,70 @@ def _redirect_accept(f: _Fields, redirects: dict[str, Any], where: str) -> list[
     return result
 
 
+def _value_matches(f: _Fields, value: Any, where: str) -> tuple[ValueMatch, ...]:
+    """`{name: value}` (exact values) or a list of `{name, value, type}` as an HTTPRoute writes them."""
+    if isinstance(value, dict):
+        return tuple(
+            ValueMatch(str(name), f.text(item, f"{where}.{name}", required=False)) for name, item in value.items()
+        )
+    result: list[ValueMatch] = []
+    for index, item in enumerate(f.listing(value, where)):
+        entry = f.mapping(item, f"{where}[{index}]", required=True)
+        f.known(entry, f"{where}[{index}]", "value match")
+        match_type = f.text(entry.get("type"), f"{where}[{index}].type", required=False, default="Exact")
+        if match_type not in MATCH_TYPES:
+            raise f.fail(f"{where}[{index}].type", f"must be one of {', '.join(MATCH_TYPES)}, got {match_type!r}")
+        result.append(
+            ValueMatch(
+                f.text(entry.get("name"), f"{where}[{index}].name"),
+                f.text(entry.get("value"), f"{where}[{index}].value", required=False),
+                match_type,
+            )
+        )
+    return tuple(result)
+
+
+def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
+    entry = f.mapping(item, where, required=True)
+    f.known(entry, where, "path")
+    path = f.text(entry.get("path"), f"{where}.path")
+    path_type = f.text(entry.get("type"), f"{where}.type", required=False, default="Prefix")
+    if path_type not in PATH_TYPES:
+        raise f.fail(f"{where}.type", f"must be one of {', '.join(PATH_TYPES)}, got {path_type!r}")
+    if path_type == "RegularExpression" or entry.get("regex"):
+        try:
+            re.compile(path)
+        except re.error as exc:
+            raise f.fail(f"{where}.path", f"is not a valid regular expression: {exc}") from None
+    if path_type != "RegularExpression" and not path.startswith("/"):
+        raise f.fail(f"{where}.path", f"must start with '/', got {path!r}")
+    method = f.text(entry.get("method"), f"{where}.method", required=False).upper()
+    if method and method not in METHODS:
+        raise f.fail(f"{where}.method", f"must be an HTTP method ({', '.join(METHODS)}), got {method!r}")
+    source = f.text(entry.get("source"), f"{where}.source", required=False, default="ingress")
+    if source not in PATH_SOURCES:
+        raise f.fail(f"{where}.source", f"must be one of {', '.join(PATH_SOURCES)}, got {source!r}")
+    regex = entry.get("regex", False)
+    if not isinstance(regex, bool):
+        raise f.fail(f"{where}.regex", f"must be true or false, got {regex!r}")
+    host = f.text(entry.get("host"), f"{where}.host", required=False) or None
+    scheme = _scheme(f, entry.get("scheme"), f"{where}.scheme") if entry.get("scheme") is not None else None
+    backend = f.text(entry.get("backend"), f"{where}.backend", required=False) or None
+    return PathRule(
+        path,
+        path_type,
+        backend,
+        host=host,
+        scheme=scheme,
+        method=method,
+        headers=_value_matches(f, entry.get("headers"), f"{where}.headers"),
+        query=_value_matches(f, entry.get("query"), f"{where}.query"),
+        regex=regex,
+        source=source,
+        object=f.text(entry.get("object"), f"{where}.object", required=False),
+    )
+
+
 def _date(f: _Fields, value: Any, where: str) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -473,22 +600,10 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
         for check in checks:
             if check not in CHECK_KINDS:
                 raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(CHECK_KINDS)}")
-        paths = []
-        for path_index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths")):
-            path_entry = f.mapping(item, f"{where}.paths[{path_index}]", required=True)
-            f.known(path_entry, f"{where}.paths[{path_index}]", "path")
-            path = f.text(path_entry.get("path"), f"{where}.paths[{path_index}].path")
-            if not path.startswith("/"):
-                raise f.fail(f"{where}.paths[{path_index}].path", f"must start with '/', got {path!r}")
-            paths.append(
-                PathRule(
-                    path,
-                    f.text(
-                        path_entry.get("type"), f"{where}.paths[{path_index}].type", required=False, default="Prefix"
-                    ),
-                    path_entry.get("backend"),
-                )
-            )
+        paths = [
+            _path_rule(f, item, f"{where}.paths[{path_index}]")
+            for path_index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths"))
+        ]
         service_vantage = entry.get("vantage_point")
         if service_vantage is not None and str(service_vantage) not in vantage:
             raise f.fail(f"{where}.vantage_point", f"names {service_vantage!r}, which vantage_points does not define")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
 
 from cutover.checks.base import (
     Case,
@@ -18,10 +20,11 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
-from cutover.probe.client import ProbeResult
-from cutover.targets import PathRule, Targets
+from cutover.probe.client import Endpoint, ProbeResult
+from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex, sample_value
+from cutover.targets import PathRule, ServiceTarget, Targets, ValueMatch
 
-__all__ = ["INFO", "cases", "probe_matrix"]
+__all__ = ["INFO", "cases", "probe_id", "probe_matrix", "send"]
 
 _PARALLEL_ROUNDS = 4
 
@@ -38,11 +41,9 @@ def _join(base: str, tail: str) -> str:
     return base.rstrip("/") + "/" + tail
 
 
-def probe_matrix(rule: PathRule) -> list[tuple[str, str]]:
-    """(label, path) probes derived from one rule's path and type."""
-    path = rule.path
+def _literal_matrix(path: str) -> list[tuple[str, str]]:
     if path == "/":
-        probes = [
+        return [
             ("path", "/"),
             ("sub-path", "/cutover-probe"),
             ("case", "/CUTOVER-PROBE"),
@@ -50,17 +51,34 @@ def probe_matrix(rule: PathRule) -> list[tuple[str, str]]:
             ("encoded", "/cutover-probe/a%2Fb"),
             ("query", "/cutover-probe?probe=1"),
         ]
+    bare = path.rstrip("/")
+    return [
+        ("path", path),
+        ("trailing slash", bare if path.endswith("/") else path + "/"),
+        ("sub-path", _join(path, "sub")),
+        ("sibling", bare + "x"),
+        ("case", path.upper() if path.upper() != path else path.capitalize()),
+        ("double slash", "/" + path),
+        ("encoded", _join(path, "a%2Fb")),
+        ("query", path + "?probe=1"),
+    ]
+
+
+def probe_matrix(rule: PathRule) -> list[tuple[str, str]]:
+    """(label, path) probes derived from one rule's path and type; "path" is the rule's own path.
+
+    A regex path (nginx use-regex, Gateway RegularExpression) is probed with generated paths
+    that match it on its side and near misses that do not, never with the regex text; raises
+    RegexUnsupported when no request can be generated."""
+    mode = rule.regex_mode
+    if mode is None or is_literal(rule.path):
+        probes = _literal_matrix(rule.path)
     else:
-        bare = path.rstrip("/")
+        samples = sample_regex(rule.path, mode)
         probes = [
-            ("path", path),
-            ("trailing slash", bare if path.endswith("/") else path + "/"),
-            ("sub-path", _join(path, "sub")),
-            ("sibling", bare + "x"),
-            ("case", path.upper() if path.upper() != path else path.capitalize()),
-            ("double slash", "/" + path),
-            ("encoded", _join(path, "a%2Fb")),
-            ("query", path + "?probe=1"),
+            *_literal_matrix(samples.matches[0]),
+            *(("regex match", path) for path in samples.matches[1:]),
+            *(("near miss", path) for path in samples.near_misses),
         ]
     seen: set[str] = set()
     unique = []
@@ -71,7 +89,54 @@ def probe_matrix(rule: PathRule) -> list[tuple[str, str]]:
     return unique
 
 
+def _value(match: ValueMatch) -> str:
+    """The value a request carries for a header or query match: the value, or a sample of its regex."""
+    if match.type != "RegularExpression":
+        return match.value
+    try:
+        return sample_value(match.value)
+    except RegexUnsupported as exc:
+        raise RegexUnsupported(f"{match.name}: {exc}") from None
+
+
+def _with_query(path: str, query: list[tuple[str, str]]) -> str:
+    if not query:
+        return path
+    encoded = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in query)
+    return path + ("&" if "?" in path else "?") + encoded
+
+
+def probe_id(method: str, host: str | None, path: str, headers: dict[str, str]) -> str:
+    """`GET /x`; `GET other.example/x` on another host than the service's; headers in brackets."""
+    text = f"{method} {host or ''}{path}"
+    if headers:
+        text += " [" + ", ".join(f"{name}: {value}" for name, value in headers.items()) + "]"
+    return text
+
+
+def _gateway_only(rule: PathRule, rules: list[PathRule]) -> bool:
+    """An HTTPRoute match no Ingress rule of the service writes the same way (host, path, no extra match)."""
+    if rule.source != "httproute":
+        return False
+    if rule.method or rule.headers or rule.query:
+        return True
+    return not any(
+        other.source == "ingress" and other.host == rule.host and other.path.rstrip("/") == rule.path.rstrip("/")
+        for other in rules
+    )
+
+
+def _not_run(service: ServiceTarget, probe: str, reason: str) -> Case:
+    return Case(INFO, service, probe, skip_reason=f"not run: {reason}", skip_kind="not run")
+
+
 def cases(targets: Targets) -> list[Case]:
+    """One case per distinct request (method, host, path, headers) over every rule of both sides.
+
+    params: `path` (raw, with the query), `label` ("path" = the rule's own path), `rule` (PathRule),
+    `host`, `scheme`, `method`, `headers` (the request), `nginx_backend` (the backend nginx must answer
+    with for the baseline: set only on an Ingress rule's own path), `origin` (where the rule is written),
+    `note` (added to each difference: "rule exists only on the Gateway (HTTPRoute ns/name)", a regex's origin)."""
     result: list[Case] = []
     for service in targets.services:
         if "paths" not in service.checks or not service.paths:
@@ -79,15 +144,68 @@ def cases(targets: Targets) -> list[Case]:
             continue
         seen: set[str] = set()
         for rule in service.paths:
-            for label, path in probe_matrix(rule):
-                if path in seen:
+            host = rule.host or service.host
+            shown_host = host if host != service.host else None
+            method = rule.method or "GET"
+            try:
+                matrix = probe_matrix(rule)
+                headers = {match.name: _value(match) for match in rule.headers}
+                query = [(match.name, _value(match)) for match in rule.query]
+            except RegexUnsupported as exc:
+                probe = f"{method} {shown_host or ''}{rule.path} (regex)"
+                if probe not in seen:
+                    seen.add(probe)
+                    result.append(
+                        _not_run(
+                            service,
+                            probe,
+                            f"cannot generate a request for regex {rule.path!r} ({rule.origin}): {exc}",
+                        )
+                    )
+                continue
+            origin = rule.origin
+            note = ""
+            if _gateway_only(rule, service.paths):
+                origin = note = f"rule exists only on the Gateway ({rule.origin})"
+            elif rule.regex_mode is not None and not is_literal(rule.path):
+                note = f"from regex {rule.path!r} of {rule.origin}"
+            for label, raw in matrix:
+                path = _with_query(raw, query)
+                probe = probe_id(method, shown_host, path, headers)
+                if probe in seen:
                     continue
-                seen.add(path)
-                result.append(Case(INFO, service, f"GET {path}", {"path": path, "label": label, "rule": rule}, _run))
+                seen.add(probe)
+                params: dict[str, Any] = {
+                    "path": path,
+                    "label": label,
+                    "rule": rule,
+                    "host": host,
+                    "scheme": rule.scheme or service.scheme,
+                    "method": method,
+                    "headers": headers,
+                    "nginx_backend": rule.nginx_backend if label == "path" else None,
+                    "origin": origin,
+                    "note": note,
+                }
+                result.append(Case(INFO, service, probe, params, _run))
     return result
 
 
-def _value(result: ProbeResult, field_name: str) -> object:
+def send(context: ProbeContext, endpoint: Endpoint, case: Case) -> ProbeResult:
+    """The case's request to one endpoint: its host (Host and SNI), scheme, method, headers and raw path."""
+    params = case.params
+    return context.fetch(
+        endpoint,
+        case.service,
+        str(params["path"]),
+        host=str(params["host"]),
+        scheme=str(params["scheme"]),
+        method=str(params["method"]),
+        headers=dict(params["headers"]) or None,
+    )
+
+
+def _field_value(result: ProbeResult, field_name: str) -> object:
     if field_name == "status":
         return result.status if result.error is None else result.error_kind
     if field_name == "location":
@@ -112,19 +230,19 @@ def _compare(rounds: list[tuple[ProbeResult, ProbeResult]]) -> list[Difference]:
         if field_name == "upstream path":
             # The path the backend saw only means something where both reached the same backend.
             pairs = [
-                (_value(n, field_name), _value(g, field_name))
+                (_field_value(n, field_name), _field_value(g, field_name))
                 for (n, g), other in zip(rounds, backend_differs, strict=True)
                 if not other and n.echo is not None and g.echo is not None
             ]
         else:
-            pairs = [(_value(n, field_name), _value(g, field_name)) for n, g in rounds]
+            pairs = [(_field_value(n, field_name), _field_value(g, field_name)) for n, g in rounds]
         if not pairs:
             continue
         reference = _most_common([n for n, _ in pairs])
         nginx_values = {repr(n) for n, _ in pairs}
         off = [g for _, g in pairs if repr(g) not in nginx_values]
         if field_name == "backend":
-            backend_differs = [repr(_value(g, "backend")) not in nginx_values for _, g in rounds]
+            backend_differs = [repr(_field_value(g, "backend")) not in nginx_values for _, g in rounds]
         if not off:
             continue
         shown = _most_common(off)
@@ -134,8 +252,8 @@ def _compare(rounds: list[tuple[ProbeResult, ProbeResult]]) -> list[Difference]:
         else:
             note = f"{len(off)} of {len(pairs)} attempts" if len(off) < len(pairs) else ""
         differences.append(Difference(field_name, reference, shown, note=note))
-    if len({repr(_value(n, "backend")) for n, _ in rounds}) > 1:
-        nginx_backends = Counter(str(_value(n, "backend")) for n, _ in rounds)
+    if len({repr(_field_value(n, "backend")) for n, _ in rounds}) > 1:
+        nginx_backends = Counter(str(_field_value(n, "backend")) for n, _ in rounds)
         differences.append(
             Difference(
                 "nginx backends",
@@ -173,16 +291,15 @@ def _attempt(index: int, side: str, result: ProbeResult) -> dict[str, object]:
 
 
 def _run(case: Case, context: ProbeContext) -> Outcome:
-    path = str(case.params["path"])
-    rule = case.params.get("rule")
-    # A probe of a rule's own path must reach that rule's backend on nginx (the baseline).
-    own_rule = bool(case.params.get("own_rule", case.params.get("label") == "path"))
-    expected_backend = rule.backend if own_rule and isinstance(rule, PathRule) else None
+    # A probe of an Ingress rule's own path must reach that rule's backend on nginx (the
+    # baseline); a rule that exists only on the Gateway has no such reference on nginx.
+    expected_backend = case.params.get("nginx_backend")
+    own_rule = expected_backend is not None
     total = context.path_attempts
 
     def one_round(_: int) -> tuple[ProbeResult, ProbeResult]:
         result: tuple[ProbeResult, ProbeResult] = on_both(
-            context.targets, lambda endpoint: context.fetch(endpoint, case.service, path)
+            context.targets, lambda endpoint: send(context, endpoint, case)
         )
         return result
 
@@ -190,6 +307,8 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     with ThreadPoolExecutor(max_workers=_PARALLEL_ROUNDS, thread_name_prefix="cutover-paths") as pool:
         rounds = list(pool.map(one_round, range(total)))
     differences = _compare(rounds)
+    for difference in differences:
+        difference.note = "; ".join(part for part in (difference.note, str(case.params.get("note") or "")) if part)
     problems = [p for p in (baseline_problem(n, expected_backend, own_rule) for n, _ in rounds) if p]
     shown = next((i for i, (n, g) in enumerate(rounds) if n.served_by != g.served_by or n.status != g.status), 0)
     nginx, gateway = rounds[shown]
@@ -199,6 +318,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
             "nginx": side_summary(nginx),
             "gateway": side_summary(gateway),
             "probe": case.params["label"],
+            "rule": case.params.get("origin"),
             "shown_attempt": shown + 1,
             "attempts": [
                 entry

@@ -12,6 +12,7 @@ import yaml
 from cutover import annotations as ann
 from cutover.cluster.checks import inventory
 from cutover.cluster.state import ClusterState
+from cutover.probe_rules import path_rules
 
 __all__ = ["draft_targets", "write_inventory"]
 
@@ -43,7 +44,8 @@ def draft_targets(state: ClusterState) -> dict[str, Any]:
             "host": ingress.hosts[0],
             "wave": ann.proposed_wave(ingress),
             "complexity": ann.complexity(ingress),
-            "paths": [{"path": p.path, "type": p.path_type} for p in ingress.paths if p.host == ingress.hosts[0]],
+            # Every host and rule of the Ingress, and the HTTPRoute matches already written for it.
+            "paths": path_rules(state.manifests, ingress),
             "checks": checks,
             "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
             "scheme": "https" if ingress.hosts[0] in ingress.tls_hosts() else "http",

@@ -32,6 +32,7 @@ from cutover.lab.pki import LabPKI
 from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
 from cutover.lab.profiles import DEFAULT_PROFILE, GatewayProfile, get_profile, profile_for_bundle
 from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
+from cutover.probe_rules import path_rules
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
 
@@ -562,11 +563,8 @@ class Lab:
             "wave": ann.proposed_wave(ingress),
             "complexity": ann.complexity(ingress),
             "backends": backends,
-            "paths": [
-                {"path": p.path, "type": p.path_type, "backend": f"{ingress.namespace}/{p.backend.service}"}
-                for p in ingress.paths
-                if p.host == host
-            ],
+            # Every host and rule of the Ingress, and the HTTPRoute matches for its hosts and Services.
+            "paths": path_rules(self.manifests, ingress),
             "checks": checks,
             "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
             "scheme": "https" if host in ingress.tls_hosts() else "http",
