@@ -202,7 +202,7 @@ def test_every_ingress_host_is_a_probe_source_with_its_own_host(seeded_cases: di
 def test_second_host_the_httproute_forgot_fails_with_both_sides(run_case: Callable[[str], Outcome]) -> None:
     outcome = run_case("twohosts[GET two.example/]")
     assert _failed(outcome)["status"] == (200, 404)
-    assert _failed(outcome)["backend"] == ("demo/web", None)
+    assert _failed(outcome)["backend"] == ("demo/web:80", None)
     assert outcome.evidence["nginx"]["request"].startswith("GET http://two.example/")
     assert outcome.evidence["gateway"]["request"].startswith("GET http://two.example/")
     assert outcome.evidence["rule"] == "Ingress demo/twohosts"
@@ -216,7 +216,7 @@ def test_second_https_host_is_probed_with_its_own_sni(run_case: Callable[[str], 
     assert outcome.evidence["nginx"]["request"].startswith("GET https://tls-two.example/")
     assert outcome.evidence["gateway"]["status"] is None
     assert "certificate" in str(outcome.evidence["gateway"]["error"]).lower()
-    assert _failed(outcome)["backend"] == ("demo/web", None)
+    assert _failed(outcome)["backend"] == ("demo/web:80", None)
     assert not run_case("tlshosts[GET /]").failures
 
 
@@ -227,13 +227,12 @@ def test_rule_only_on_the_gateway_fails_on_the_backend(
     outcome = run_case("main[GET /admin]")
     # Both answer 200: only the backend tells them apart.
     assert "status" not in _failed(outcome)
-    assert _failed(outcome)["backend"] == ("demo/web", "demo/admin")
+    assert _failed(outcome)["backend"] == ("demo/web:80", "demo/admin:80")
     assert outcome.evidence["rule"] == "rule exists only on the Gateway (HTTPRoute demo/main)"
-    assert all(d.note == outcome.evidence["rule"] for d in outcome.failures)
+    assert all(outcome.evidence["rule"] in d.note for d in outcome.failures)
     message = str(ParityFailure(seeded_cases["main[GET /admin]"], outcome))
-    assert (
-        "backend: nginx demo/web, gateway demo/admin (rule exists only on the Gateway (HTTPRoute demo/main))" in message
-    )
+    assert "backend: nginx demo/web:80, gateway demo/admin:80 (" in message
+    assert "rule exists only on the Gateway (HTTPRoute demo/main))" in message
     assert not run_case("main[GET /]").failures
 
 
@@ -243,7 +242,7 @@ def test_hostname_only_the_gateway_serves_is_probed(run_case: Callable[[str], Ou
     assert outcome.evidence["gateway"]["request"].startswith("GET https://beta.example/")
     assert _failed(outcome)["status"] == ("connect", 200)
     assert "certificate" in str(outcome.evidence["nginx"]["error"]).lower()
-    assert _failed(outcome)["backend"] == (None, "demo/web")
+    assert _failed(outcome)["backend"] == (None, "demo/web:80")
     assert outcome.evidence["rule"] == "rule exists only on the Gateway (HTTPRoute demo/main)"
 
 
@@ -262,14 +261,14 @@ def test_header_match_is_sent_and_fails_on_the_backend(
     case_id = "canary[GET / [x-canary: true]]"
     assert seeded_cases[case_id].params["headers"] == {"x-canary": "true"}
     outcome = run_case(case_id)
-    assert _failed(outcome)["backend"] == ("demo/web", "demo/canary")
+    assert _failed(outcome)["backend"] == ("demo/web:80", "demo/canary:80")
     assert "only on the Gateway (HTTPRoute demo/canary)" in outcome.evidence["rule"]
 
 
 def test_method_and_regex_query_match_are_sent(run_case: Callable[[str], Outcome]) -> None:
     outcome = run_case("canary[POST /api?mode=fast]")
     assert outcome.evidence["nginx"]["request"].startswith("POST http://canary.example/api?mode=fast")
-    assert _failed(outcome)["backend"] == ("demo/web", "demo/canary")
+    assert _failed(outcome)["backend"] == ("demo/web:80", "demo/canary:80")
     assert outcome.evidence["gateway"]["request"].startswith("POST http://canary.example/api?mode=fast")
     # Without the Gateway's matches, the main rule answers on both sides: parity.
     assert not run_case("canary[GET /cutover-probe]").failures
