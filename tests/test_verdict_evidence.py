@@ -424,3 +424,25 @@ def test_real_endpoints_list_annotations_no_check_covers(corrected_targets: Path
     [unverified] = [c for c in summary["checks"] if c["outcome"] == "not verified"]
     assert unverified["service"] == "qdrant"
     assert "limit-rps is not verified by cutover: no selected check covers it" in unverified["message"]
+
+
+def test_preflight_names_the_endpoint_that_does_not_answer(corrected_targets: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens once the socket is closed
+    data = yaml.safe_load(corrected_targets.read_text())
+    data["endpoints"]["gateway"]["https_port"] = closed
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump(data))
+    reports = tmp_path / "reports"
+    result = run_from(
+        ROOT, "tests_migration", "-m", "wave1 and paths", "--targets", str(targets), "--report-dir", str(reports)
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if line.startswith("cutover: preflight:")]
+    assert lines == [f"cutover: preflight: gateway endpoint 127.0.0.1:{closed} refused the connection (https port)"]
+    [summary] = summaries(reports)
+    assert {c["outcome"] for c in summary["checks"]} == {"error"}
+    assert all(f"127.0.0.1:{closed} refused the connection" in c["message"] for c in summary["checks"])

@@ -23,6 +23,7 @@ import pytest
 
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
 from cutover.checks.base import BaselineError, not_configured
+from cutover.checks.preflight import preflight
 from cutover.checks.unmodelled import uncovered_annotations
 from cutover.cluster.checks import INFOS as CLUSTER_INFOS
 from cutover.cluster.checks import ClusterSettings, cluster_cases
@@ -146,6 +147,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(reporter, "cutover-report")
 
 
+class PreflightError(Exception):
+    """An endpoint did not answer before the probes started: nothing a probe says means anything."""
+
+
 def _is_cutover_run(config: pytest.Config) -> bool:
     """A cutover option was given, or -m names a cutover marker."""
     if any(config.getoption(name, None) for name in _CUTOVER_OPTIONS):
@@ -209,6 +214,8 @@ class CutoverPlugin:
         self.prefetched: dict[str, Future[Outcome]] = {}
         # Every long probe still to be reported on the terminal: case, future, start time.
         self.long_probes: dict[str, tuple[Case, Future[Outcome], float]] = {}
+        # Endpoints that did not answer before the probes started: every parity check is an error.
+        self.preflight_problems: list[str] = []
         self._probe_slots = threading.BoundedSemaphore(32)
         self._stopping = threading.Event()
         self.records: dict[str, dict[str, Any]] = {}
@@ -507,8 +514,12 @@ class CutoverPlugin:
         ]
         if wanted and not session.config.option.collectonly:
             self.start_lab()
+            # Both endpoints must answer before any probe means anything: one line each if not.
+            self.preflight_problems = preflight(self.targets)
+            for problem in self.preflight_problems:
+                self.progress(f"preflight: {problem}")
             slow = [case for case in wanted if case.slow]
-            if slow:
+            if slow and not self.preflight_problems:
                 # Long probes (delays, streams) run ahead, overlapping: the run takes about as
                 # long as its longest probe, not the sum.
                 context = self.context()
@@ -628,6 +639,8 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
         if case.skip_reason is not None:
             plugin.record(request.node.nodeid, case, None)
             pytest.skip(case.skip_reason)
+        if plugin.preflight_problems and case.runner is not None and case.info.kind in CHECK_MODULES:
+            raise PreflightError("; ".join(plugin.preflight_problems))
         outcome = plugin.outcome_of(case)
         plugin.record(request.node.nodeid, case, outcome)
         if outcome.baseline is not None:
