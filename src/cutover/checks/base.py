@@ -96,6 +96,8 @@ class Outcome:
     attempts: int = 1
     converged: bool = True
     duration: float = 0.0
+    # Why nginx is not a valid reference for this case (the baseline is broken): an error, not a finding.
+    baseline: str | None = None
 
     @property
     def failures(self) -> list[Difference]:
