@@ -102,7 +102,7 @@ def cases(targets: Targets) -> list[Case]:
             continue
         for name in names:
             problem = unreachable_vantage_point(targets, service, name)
-            probes = [(f"from {name}", None)]
+            probes: list[tuple[str, str | None]] = [(f"from {name}", None)]
             for other in names:
                 spoofed = targets.vantage_points[other].address
                 if other != name and spoofed and spoofed != targets.vantage_points[name].address:

@@ -140,7 +140,7 @@ def _block_outside(route_name: str) -> Callable[[Objects], Objects]:
         policies = _ingress_identity_policies(objects)
         if not policies:
             office = {"fromCIDRSet": [{"cidr": "10.0.0.0/8"}, {"cidr": "127.0.10.0/24"}]}
-            policy = {
+            policy: dict[str, Any] = {
                 "apiVersion": "cilium.io/v2",
                 "kind": "CiliumClusterwideNetworkPolicy",
                 "metadata": {"name": "fault-block-outside"},
