@@ -233,6 +233,18 @@ FAULTS: dict[str, Fault] = {
             "at most 8 connections from the Gateway to llm-gateway",
             _extension("ConnectionLimit", "8"),
         ),
+        Fault(
+            "gateway-short-request-errors",
+            "load",
+            "10% of short (non-stream) requests on the llm-gateway route answered 503",
+            _extension("AbortShortRequests", "503-10"),
+        ),
+        Fault(
+            "gateway-fails-short-requests",
+            "load",
+            "every short (non-stream) request on the llm-gateway route answered 503",
+            _extension("AbortShortRequests", "503-100"),
+        ),
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
         Fault("no-redirect-route", "redirects", "no HTTP->HTTPS redirect route", _no_redirect_route),

@@ -63,10 +63,14 @@ class LoadResult:
     requests: list[RequestSample] = field(default_factory=list)
     elapsed: float = 0.0
 
-    def errors(self) -> dict[str, int]:
+    def errors(self, samples: list[StreamSample] | list[RequestSample] | None = None) -> dict[str, int]:
+        """Failures by kind (timeout, reset, refused, tls, a status code), streams and requests together
+        unless `samples` names one of them."""
         counts: dict[str, int] = {}
-        samples: list[StreamSample | RequestSample] = [*self.streams, *self.requests]
-        for sample in samples:
+        chosen: list[StreamSample | RequestSample] = (
+            [*self.streams, *self.requests] if samples is None else list(samples)
+        )
+        for sample in chosen:
             if not sample.ok:
                 kind = sample.error or (f"{sample.status}" if sample.status else "error")
                 counts[kind] = counts.get(kind, 0) + 1
@@ -84,7 +88,10 @@ class LoadResult:
             "requests": len(self.requests),
             "requests_ok": len(latencies),
             "requests_per_second": round(len(self.requests) / self.elapsed, 1) if self.elapsed else 0,
+            "request_error_rate": round(1 - len(latencies) / len(self.requests), 4) if self.requests else None,
             "errors": self.errors(),
+            "stream_errors": self.errors(self.streams),
+            "request_errors": self.errors(self.requests),
             "first_event": {f"p{p}": _ms(percentile(firsts, p)) for p in (50, 95, 99)},
             "stream_total": {f"p{p}": _ms(percentile(totals, p)) for p in (50, 95, 99)},
             "request_latency": {f"p{p}": _ms(percentile(latencies, p)) for p in (50, 95, 99)},
@@ -306,7 +313,8 @@ async def _request_worker(
                     assert connection.writer is not None and connection.reader is not None
                     connection.writer.write(request)
                     status, close = await _read_response(connection.reader)
-                    ok = status < 500
+                    # A 403 or 404 under load is a failure too: the request did not reach its backend.
+                    ok = 200 <= status < 400
                     samples.append(RequestSample(ok, status, None if ok else f"{status}", clock() - started))
                     if close:
                         connection.close()
