@@ -65,6 +65,11 @@ FAULT_RUNS = [
         ),
     ),
     FaultRun(
+        "gateway-short-request-errors",
+        ("-m", "load"),
+        ("llm-gateway[load 50 streams + 20 rps 10s]", "short requests: nginx 0/", "gateway errors: {'503':"),
+    ),
+    FaultRun(
         "no-backend-tls-policy",
         (
             "-m",
