@@ -6,19 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
+import kubernetes_validate
 import pytest
 import trustme
+import yaml
 from google.protobuf import json_format
 
 from cutover.checks.base import ProbeContext
 from cutover.errors import CutoverError
 from cutover.soak.check import NOT_VERIFIED, analyse, soak_cases
+from cutover.soak.collect import collect
 from cutover.soak.hubble import (
     HubbleRead,
     RelayTLS,
@@ -434,3 +438,39 @@ def test_soak_max_gap_option_is_checked() -> None:
     result = run_soak("--hubble-flows", str(FLOWS / "flows-clean.jsonpb"), "--soak-max-gap", "an hour")
     assert result.returncode == 2  # a usage error stops collection
     assert "--soak-max-gap: 'an hour' is not a duration" in result.stdout
+
+
+def test_the_follow_mode_collector_keeps_the_window_for_the_soak(relay: Any, tmp_path: Path) -> None:
+    inside = {
+        "lost_events": {"source": "PERF_EVENT_RING_BUFFER", "num_events_lost": "7"},
+        "node_name": "worker-1",
+        "time": "2026-11-23T03:00:00Z",
+    }
+    # No time: the collector stamps it on receipt (today), outside the window that ends at END.
+    undated = {"lost_events": {"source": "OBSERVER_EVENTS_QUEUE", "num_events_lost": "2"}, "node_name": "worker-2"}
+    server = relay(hourly(METALKUBE_SERVICES), extra=[inside, undated])
+    out = tmp_path / "flows"
+    written = collect(server.address, out, ["inference"], keep_going=lambda: False, log=lambda line: None)
+    assert server.requests[0]["follow"] is True
+    read = read_files(out)
+    assert written == len(read.flows) + 2 == 2 * 48 + 2  # inference: qdrant and llm-gateway, every hour
+    assert len(list(out.glob("flows-*.jsonpb"))) >= 48  # one file per hour
+    assert read.lost[0] == "7 events lost (PERF_EVENT_RING_BUFFER) on worker-1 at 2026-11-23T03:00:00Z"
+    assert read.lost_times[1] is not None and read.lost_times[1] > END
+    outcome = judge(lambda: read)["qdrant"]
+    assert [d.line() for d in outcome.failures] == [
+        "not verified: lost events: expected none, found 1 lost-events messages (Hubble dropped events, so flows "
+        "may be missing; first: 7 events lost (PERF_EVENT_RING_BUFFER) on worker-1 at 2026-11-23T03:00:00Z)"
+    ]
+
+
+def test_the_collector_deployment_validates() -> None:
+    path = ROOT / "deploy" / "nightly" / "soak-collector.yaml"
+    (deployment,) = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    kubernetes_validate.validate(deployment, "1.31.0", strict=True)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "cutover.soak.collect"]
+    usage = subprocess.run(
+        [sys.executable, "-m", "cutover.soak.collect", "--help"], capture_output=True, text=True, check=False
+    )
+    assert usage.returncode == 0 and "--hubble-relay" in usage.stdout

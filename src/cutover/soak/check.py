@@ -248,7 +248,7 @@ def soak_cases(
                     "errors": counts.errors,
                     "http_5xx": counts.http_5xx,
                     "examples": counts.examples,
-                    "lost_events": data.read.lost[:EXAMPLES],
+                    "lost_events": data.read.lost_within(data.since, data.until)[:EXAMPLES],
                     "unavailable_nodes": data.read.unavailable_nodes,
                     "relay_status": data.read.status,
                 },
@@ -263,14 +263,15 @@ def _not_verified(
 ) -> list[Difference]:
     """What keeps the window from vouching for this service: each a difference named "not verified: ..."."""
     found: list[Difference] = []
-    if data.read.lost:
+    lost = data.read.lost_within(data.since, data.until)
+    if lost:
         found.append(
             Difference(
                 f"{NOT_VERIFIED}: lost events",
                 "none",
-                f"{len(data.read.lost)} lost-events messages",
+                f"{len(lost)} lost-events messages",
                 sides=("expected", "found"),
-                note=f"Hubble dropped events, so flows may be missing; first: {'; '.join(data.read.lost[:EXAMPLES])}",
+                note=f"Hubble dropped events, so flows may be missing; first: {'; '.join(lost[:EXAMPLES])}",
             )
         )
     if data.read.unavailable_nodes:

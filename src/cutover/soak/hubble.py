@@ -29,6 +29,7 @@ __all__ = [
     "parse_time",
     "read_files",
     "read_relay",
+    "relay_channel",
     "responses_from_file",
     "responses_from_relay",
     "server_status",
@@ -258,9 +259,19 @@ class HubbleRead:
 
     flows: list[dict[str, Any]] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    # When each lost-events message was observed (None when it carries no time).
+    lost_times: list[dt.datetime | None] = field(default_factory=list)
     unavailable_nodes: list[str] = field(default_factory=list)
     # Relay's ServerStatus: how many flows it can hold at all (the nodes' ring buffers).
     status: dict[str, Any] = field(default_factory=dict)
+
+    def lost_within(self, since: dt.datetime, until: dt.datetime) -> list[str]:
+        """Lost-events messages inside the window, or without a time (they may be)."""
+        return [
+            text
+            for text, when in zip(self.lost, self.lost_times, strict=True)
+            if when is None or since <= when <= until
+        ]
 
     def seen(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The first and last flow time actually returned."""
@@ -288,8 +299,9 @@ def collect(responses: Iterable[dict[str, Any]]) -> HubbleRead:
         if isinstance(lost, dict):
             count = _either(lost, "num_events_lost", "numEventsLost") or 0
             source = lost.get("source") or "UNKNOWN_LOST_EVENT_SOURCE"
-            when = event.get("time") or lost.get("first") or "?"
-            read.lost.append(f"{count} events lost ({source}){' on ' + node if node else ''} at {when}")
+            when = event.get("time") or lost.get("first")
+            read.lost.append(f"{count} events lost ({source}){' on ' + node if node else ''} at {when or '?'}")
+            read.lost_times.append(parse_time(str(when)) if when else None)
             continue
         status = _either(event, "node_status", "nodeStatus")
         if isinstance(status, dict) and _either(status, "state_change", "stateChange") in _BAD_NODE_STATES:
@@ -340,7 +352,7 @@ def read_files(path: Path) -> HubbleRead:
     return collect(event for file in files for event in responses_from_file(file))
 
 
-def _channel(address: str, tls: RelayTLS | None) -> Any:
+def relay_channel(address: str, tls: RelayTLS | None) -> Any:
     import grpc
 
     if tls is None or not tls.enabled:
@@ -392,7 +404,7 @@ def responses_from_relay(
         # One filter per direction: a flow to or from the namespace.
         request.whitelist.add().source_pod.append(f"{namespace}/")
         request.whitelist.add().destination_pod.append(f"{namespace}/")
-    channel = _channel(address, tls)
+    channel = relay_channel(address, tls)
     call = channel.unary_stream(
         OBSERVER_GET_FLOWS,
         request_serializer=lambda message: message.SerializeToString(),
@@ -429,7 +441,7 @@ def server_status(address: str, tls: RelayTLS | None = None, timeout: float = 30
     import grpc
 
     classes = flow_messages()
-    channel = _channel(address, tls)
+    channel = relay_channel(address, tls)
     call = channel.unary_unary(
         OBSERVER_SERVER_STATUS,
         request_serializer=lambda message: message.SerializeToString(),
