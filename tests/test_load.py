@@ -97,6 +97,10 @@ def test_small_clean_load_passes(start_lab: Callable[..., RunningLab]) -> None:
     outcome = run_small_load(start_lab(CORRECTED).targets)
     assert outcome.baseline is None and outcome.failures == [], [d.line() for d in outcome.failures]
     assert outcome.evidence["gateway"]["request_error_rate"] == 0.0
+    # The backend comparison is live: both sides' answers named their backend.
+    requests = outcome.evidence["nginx"]["requests"]
+    assert outcome.evidence["nginx"]["backends"] == {"inference/llm-gateway": requests}
+    assert outcome.evidence["gateway"]["backends"] == {"inference/llm-gateway": outcome.evidence["gateway"]["requests"]}
 
 
 def test_a_tenth_of_short_requests_failing_on_the_gateway_fails(start_lab: Callable[..., RunningLab]) -> None:
@@ -140,3 +144,14 @@ def test_nginx_not_carrying_the_load_is_a_broken_baseline(start_lab: Callable[..
     assert outcome.baseline is not None
     assert outcome.baseline.startswith("nginx did not carry the load on api.metalkube.internal: 0/5 streams completed")
     assert outcome.baseline.endswith("the baseline is broken")
+
+
+def test_a_tenth_of_the_traffic_on_another_backend_fails(start_lab: Callable[..., RunningLab]) -> None:
+    outcome = run_small_load(start_lab(CORRECTED, faults=("gateway-split-llm",)).targets)
+    assert outcome.baseline is None
+    (difference,) = [d for d in outcome.failures if d.field == "backend (short requests)"]
+    assert difference.nginx == {"inference/llm-gateway": outcome.evidence["nginx"]["requests"]}
+    assert set(difference.gateway) == {"inference/llm-gateway", "inference/qdrant"}
+    assert "which never answered through nginx" in difference.note
+    # Both backends answer 200: the error rates alone would call this parity.
+    assert outcome.evidence["gateway"]["request_error_rate"] == 0.0

@@ -4,8 +4,9 @@ requests, the same load through each side (one after the other), error rates and
 nginx is the reference: it must carry the whole load (every stream completed, every short
 request answered 2xx/3xx), or the case is an error (`Outcome.baseline`), not a pass. The Gateway
 fails on any stream nginx completed and it did not, on a short-request error rate above nginx's
-(plus `tolerance.error_rate`), on a p99 beyond nginx's by more than the tolerance, and on a p99
-it cannot even report because nothing succeeded.
+(plus `tolerance.error_rate`), on a short request answered by a backend that never answered
+through nginx (where the answer names it: the lab's probe backend), on a p99 beyond nginx's by
+more than the tolerance, and on a p99 it cannot even report because nothing succeeded.
 
 Runs only when asked (`-m load`): it loads the machine and would skew other probes.
 """
@@ -137,6 +138,17 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 _rate(gateway),
                 note=f"the Gateway's error rate is above nginx's (tolerance {allowed_errors:.1%}); "
                 f"gateway errors: {gateway['request_errors']}",
+            )
+        )
+    strangers = {name: count for name, count in gateway["backends"].items() if name not in nginx["backends"]}
+    if nginx["backends"] and strangers:
+        differences.append(
+            Difference(
+                "backend (short requests)",
+                nginx["backends"],
+                gateway["backends"],
+                note=f"{sum(strangers.values())} sampled answers through the Gateway came from "
+                f"{', '.join(sorted(strangers))}, which never answered through nginx",
             )
         )
     ratios: dict[str, float | None] = {}

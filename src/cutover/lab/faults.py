@@ -81,6 +81,16 @@ def _extension(kind: str, name: str) -> Callable[[Objects], Objects]:
     return apply
 
 
+def _split_llm_to_qdrant(objects: Objects) -> Objects:
+    # A 10% weighted split to another Service that also answers 200: three probes rarely see it.
+    for rule in _route_rules(objects, "llm-gateway"):
+        refs = rule.get("backendRefs") or []
+        for ref in refs:
+            ref["weight"] = 9
+        refs.append({"name": "qdrant", "port": 6333, "weight": 1})
+    return objects
+
+
 def _prefix_as_exact(objects: Objects) -> Objects:
     for route in _routes(objects):
         for rule in route.get("spec", {}).get("rules") or []:
@@ -244,6 +254,12 @@ FAULTS: dict[str, Fault] = {
             "load",
             "every short (non-stream) request on the llm-gateway route answered 503",
             _extension("AbortShortRequests", "503-100"),
+        ),
+        Fault(
+            "gateway-split-llm",
+            "load",
+            "10% of the llm-gateway route's traffic weighted to qdrant, which also answers 200",
+            _split_llm_to_qdrant,
         ),
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
