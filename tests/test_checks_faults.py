@@ -72,10 +72,24 @@ FAULT_RUNS = [
             "source_ip",
         ),
         (
-            "qdrant[denied outside]",
+            "qdrant[from outside]",
             "gateway denies outside: nginx denied (403), gateway 200 from inference/qdrant",
-            "qdrant[denied outside spoofing XFF]",
+            "qdrant[from outside spoofing XFF office]",
         ),
+    ),
+    FaultRun(
+        "gateway-blocks-outside",
+        ("-m", "source_ip", "-k", "mlflow"),
+        (
+            "mlflow[from outside]",
+            "gateway lets outside in: nginx 200 from mlflow/mlflow, gateway denied (403)",
+            "mlflow[from outside spoofing XFF office]",
+        ),
+    ),
+    FaultRun(
+        "gateway-short-request-errors",
+        ("-m", "load"),
+        ("llm-gateway[load 50 streams + 20 rps 10s]", "short requests: nginx 0/", "gateway errors: {'503':"),
     ),
     FaultRun(
         "no-backend-tls-policy",
@@ -155,8 +169,8 @@ def test_plan_as_written_fails_where_the_plan_is_wrong() -> None:
         "FAILED tests_migration/test_headers.py::test_headers[qdrant[GET /]]",
         "FAILED tests_migration/test_redirects.py::test_redirects[llm-gateway[http GET /cutover-redirect?q=1]]",
         "FAILED tests_migration/test_redirects.py::test_redirects[qdrant[http GET /cutover-redirect?q=1]]",
-        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[denied outside]]",
-        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[denied outside spoofing XFF]]",
+        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[from outside]]",
+        "FAILED tests_migration/test_source_ip.py::test_source_ip[qdrant[from outside spoofing XFF office]]",
     }
     assert "request:x-real-ip: nginx 127.0.10.5, gateway (none)" in result.stdout
 

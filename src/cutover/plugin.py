@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import datetime as dt
 import os
 import shutil
 import tempfile
@@ -32,12 +31,11 @@ from cutover.cluster.state import ClusterState, read_state
 from cutover.errors import CutoverError, InputError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
 from cutover.lab.faults import FAULTS
-from cutover.manifests import parse_duration
 from cutover.paths import default_manifests
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
-from cutover.soak.check import soak_cases
-from cutover.soak.hubble import flows_from_file, flows_from_relay, parse_time
+from cutover.soak.check import SoakOptions, cases_from_options
+from cutover.soak.hubble import RelayTLS
 from cutover.suite import SUITE_DIR
 from cutover.targets import ServiceTarget, Targets, Waiver, load_targets, parse_targets
 
@@ -104,8 +102,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cilium-version", default=None, help="cluster checks: the Cilium version, when no agent pod says")
     group.addoption("--hubble-relay", default=None, metavar="HOST:PORT", help="soak: Hubble Relay's gRPC address")
     group.addoption("--hubble-tls-ca", default=None, help="soak: CA bundle for a TLS Hubble Relay")
-    group.addoption("--hubble-flows", default=None, metavar="FILE", help="soak: `hubble observe -o jsonpb` output")
+    group.addoption(
+        "--hubble-tls-server-name",
+        default=None,
+        help="soak: the name Relay's certificate is checked against (e.g. relay.hubble-relay.cilium.io)",
+    )
+    group.addoption("--hubble-tls-cert", default=None, help="soak: client certificate for mTLS to Hubble Relay")
+    group.addoption("--hubble-tls-key", default=None, help="soak: the client certificate's private key")
+    group.addoption(
+        "--hubble-flows",
+        default=None,
+        metavar="PATH",
+        help="soak: `hubble observe -o jsonpb` output or flow exporter file, or a directory of them",
+    )
     group.addoption("--soak-window", default="48h", help="soak: how far back to look (default 48h)")
+    group.addoption(
+        "--soak-max-gap",
+        default="1h",
+        help="soak: the longest stretch without Gateway flows to a service (default 1h)",
+    )
     group.addoption(
         "--soak-until",
         default=None,
@@ -313,29 +328,24 @@ class CutoverPlugin:
 
     # -- soak -----------------------------------------------------------------------
     def _soak_cases(self) -> list[Case]:
-        config = self.config
-        relay, flows_file = config.getoption("--hubble-relay"), config.getoption("--hubble-flows")
-        try:
-            window = dt.timedelta(seconds=parse_duration(str(config.getoption("--soak-window"))))
-        except ValueError as exc:
-            raise pytest.UsageError(f"--soak-window: {exc}") from None
-        until_text = config.getoption("--soak-until")
-        until = parse_time(until_text) if until_text else (None if flows_file else dt.datetime.now(dt.UTC))
-        services = self.targets.services
-        namespaces = sorted(
-            {b.partition("/")[0] for s in services for b in s.backends} | {s.namespace for s in services if s.namespace}
+        option = self.config.getoption
+        options = SoakOptions(
+            relay=option("--hubble-relay"),
+            flows=option("--hubble-flows"),
+            window=str(option("--soak-window")),
+            until=option("--soak-until"),
+            max_gap=str(option("--soak-max-gap")),
+            tls=RelayTLS(
+                ca=option("--hubble-tls-ca"),
+                server_name=option("--hubble-tls-server-name"),
+                cert=option("--hubble-tls-cert"),
+                key=option("--hubble-tls-key"),
+            ),
         )
-        if relay:
-
-            def read() -> Any:
-                end = until or dt.datetime.now(dt.UTC)
-                return flows_from_relay(relay, end - window, end, namespaces, config.getoption("--hubble-tls-ca"))
-
-            return soak_cases(services, f"Hubble Relay {relay}", read, window, until)
-        if flows_file:
-            path = Path(str(flows_file))
-            return soak_cases(services, f"file {path.name}", lambda: flows_from_file(path), window, until)
-        return soak_cases(services, None, lambda: [], window, until)
+        try:
+            return cases_from_options(self.targets.services, options)
+        except CutoverError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     # -- cluster --------------------------------------------------------------------
     @property

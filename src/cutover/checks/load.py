@@ -1,5 +1,12 @@
 """Load parity for streaming routes: N concurrent SSE streams plus a steady rate of short
-requests, the same load through each side (one after the other), tails compared.
+requests, the same load through each side (one after the other), error rates and tails compared.
+
+nginx is the reference: it must carry the whole load (every stream completed, every short
+request answered 2xx/3xx), or the case is an error (`Outcome.baseline`), not a pass. The Gateway
+fails on any stream nginx completed and it did not, on a short-request error rate above nginx's
+(plus `tolerance.error_rate`), on a short request answered by a backend that never answered
+through nginx (where the answer names it: the lab's probe backend), on a p99 beyond nginx's by
+more than the tolerance, and on a p99 it cannot even report because nothing succeeded.
 
 Runs only when asked (`-m load`): it loads the machine and would skew other probes.
 """
@@ -19,7 +26,8 @@ INFO = CheckInfo(
     kind="load",
     title="Load parity",
     description="Concurrent SSE streams and short requests through both sides: every stream nginx completes "
-    "completes through the Gateway, and the Gateway's p99 stays within tolerance of nginx's.",
+    "completes through the Gateway, the Gateway's short-request error rate is no higher than nginx's, and its "
+    "p99 stays within tolerance of nginx's.",
     protects=("proxy-buffering", "proxy-read-timeout", "upstream keepalive"),
 )
 DEFAULTS: dict[str, Any] = {
@@ -28,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "duration": 10.0,
     "request_connections": 4,
     "stream": {"events": 10, "interval": 0.5},
-    "tolerance": {"ratio": 0.20, "ms": 50.0},
+    "tolerance": {"ratio": 0.20, "ms": 50.0, "error_rate": 0.0},
 }
 
 
@@ -73,6 +81,28 @@ def _spec(context: ProbeContext, side: str, service: ServiceTarget, load: dict[s
     )
 
 
+def _baseline(nginx: dict[str, Any], service: ServiceTarget) -> str | None:
+    """Why nginx's run cannot serve as the reference, or None when it carried the whole load."""
+    problems = []
+    if nginx["completed"] < nginx["streams"]:
+        problems.append(f"{nginx['completed']}/{nginx['streams']} streams completed ({nginx['stream_errors']})")
+    if not nginx["requests"]:
+        problems.append("no short request was sent")
+    elif nginx["requests_ok"] < nginx["requests"]:
+        problems.append(
+            f"{nginx['requests_ok']}/{nginx['requests']} short requests answered ({nginx['request_errors']})"
+        )
+    if not problems:
+        return None
+    return f"nginx did not carry the load on {service.host}: {'; '.join(problems)}; the baseline is broken"
+
+
+def _rate(summary: dict[str, Any]) -> str:
+    failed = summary["requests"] - summary["requests_ok"]
+    rate = failed / summary["requests"] if summary["requests"] else 1.0
+    return f"{failed}/{summary['requests']} failed ({rate:.1%})"
+
+
 def _run(case: Case, context: ProbeContext) -> Outcome:
     load = case.params["load"]
     results = {
@@ -80,6 +110,10 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         for side in ("nginx", "gateway")
     }
     nginx, gateway = results["nginx"], results["gateway"]
+    evidence: dict[str, Any] = {"nginx": nginx, "gateway": gateway, "load": load}
+    baseline = _baseline(nginx, case.service)
+    if baseline is not None:
+        return Outcome(evidence=evidence, baseline=baseline)
     differences: list[Difference] = []
     lost = gateway["streams"] - gateway["completed"] - (nginx["streams"] - nginx["completed"])
     if lost > 0:
@@ -89,17 +123,50 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 f"{nginx['completed']}/{nginx['streams']}",
                 f"{gateway['completed']}/{gateway['streams']}",
                 note=f"{lost} streams failed through the Gateway that nginx completed; "
-                f"gateway errors: {gateway['errors']}",
+                f"gateway errors: {gateway['stream_errors']}",
             )
         )
     ratio, slack = float(load["tolerance"]["ratio"]), float(load["tolerance"]["ms"])
+    allowed_errors = float(load["tolerance"].get("error_rate", 0.0))
+    nginx_rate = nginx["request_error_rate"] or 0.0
+    gateway_rate = 1.0 if not gateway["requests"] else gateway["request_error_rate"]
+    if gateway_rate > nginx_rate + allowed_errors:
+        differences.append(
+            Difference(
+                "short requests",
+                _rate(nginx),
+                _rate(gateway),
+                note=f"the Gateway's error rate is above nginx's (tolerance {allowed_errors:.1%}); "
+                f"gateway errors: {gateway['request_errors']}",
+            )
+        )
+    strangers = {name: count for name, count in gateway["backends"].items() if name not in nginx["backends"]}
+    if nginx["backends"] and strangers:
+        differences.append(
+            Difference(
+                "backend (short requests)",
+                nginx["backends"],
+                gateway["backends"],
+                note=f"{sum(strangers.values())} sampled answers through the Gateway came from "
+                f"{', '.join(sorted(strangers))}, which never answered through nginx",
+            )
+        )
     ratios: dict[str, float | None] = {}
     for metric in ("first_event", "stream_total", "request_latency"):
         for pct in ("p50", "p95", "p99"):
             old, new = nginx[metric][pct], gateway[metric][pct]
             ratios[f"{metric}.{pct}"] = round(new / old, 3) if old and new else None
         old, new = nginx[metric]["p99"], gateway[metric]["p99"]
-        if old is not None and new is not None and new > old * (1 + ratio) + slack:
+        if old is not None and new is None:
+            differences.append(
+                Difference(
+                    f"{metric} p99",
+                    f"{old:.1f} ms",
+                    None,
+                    note="undefined through the Gateway: nothing succeeded there to measure",
+                )
+            )
+        elif old is not None and new is not None and new > old * (1 + ratio) + slack:
             differences.append(
                 Difference(
                     f"{metric} p99",
@@ -108,7 +175,5 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                     note=f"over nginx's p99 by more than {ratio:.0%} + {slack:g} ms",
                 )
             )
-    return Outcome(
-        differences=differences,
-        evidence={"nginx": nginx, "gateway": gateway, "ratios": ratios, "load": load},
-    )
+    evidence["ratios"] = ratios
+    return Outcome(differences=differences, evidence=evidence)

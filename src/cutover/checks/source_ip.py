@@ -1,8 +1,18 @@
-"""The client source IP: what the backend sees through each side, and whether the
-allowlist lets the allowed client in and keeps the denied one out on both sides."""
+"""The client source IP: every service, probed from every vantage point, must let in through the
+Gateway exactly the clients nginx lets in, reach the same backend, and show the backend who the
+client is.
+
+nginx is the reference, learned per vantage point from its own answer: the rule's backend
+answers (let in) or nginx answers 403 (denied). Anything else from nginx (a refused or reset
+connection, a timeout, a 404 or 5xx) means nginx is not a valid reference: the case is an
+error (`Outcome.baseline`), not a pass. On the Gateway's side only a 403 is a denial: a refused,
+reset or timed-out connection is a failure, since a client cannot tell it from an outage.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any
 
 from cutover.checks.base import (
@@ -12,21 +22,22 @@ from cutover.checks.base import (
     Outcome,
     ProbeContext,
     converge,
-    not_applicable,
     not_configured,
     on_both,
     side_summary,
 )
 from cutover.probe.client import ProbeResult
-from cutover.targets import Targets
+from cutover.targets import ServiceTarget, Targets
 
-__all__ = ["INFO", "cases", "denial", "seen_by_backend"]
+__all__ = ["INFO", "cases", "denial", "seen_by_backend", "unreachable_vantage_point"]
 
 INFO = CheckInfo(
     kind="source_ip",
     title="Client source IP and allowlist",
-    description="Allowed vantage points get through and denied ones are refused on both sides (nginx 403; the "
-    "Gateway 403 or a refused/reset connection); a client-supplied X-Forwarded-For gets no denied client in.",
+    description="From every vantage point, for every service: a client nginx lets in reaches the same backend "
+    "through the Gateway, a client nginx refuses with 403 gets a 403 from the Gateway (a refused or reset "
+    "connection is an error, not a denial), a client-supplied X-Forwarded-For gets no one in, and the backend "
+    "behind the Gateway can read the client address.",
     protects=("whitelist-source-range", "allowlist-source-range"),
 )
 SEEN_HEADERS = ("x-forwarded-for", "x-real-ip", "x-envoy-external-address", "x-envoy-internal")
@@ -42,72 +53,157 @@ def seen_by_backend(result: ProbeResult) -> dict[str, Any] | None:
 
 
 def denial(result: ProbeResult) -> str | None:
-    """How a request was denied (`403`, `refused`, `reset`), or None when it was not."""
-    if result.status == 403:
-        return "403"
-    if result.error_kind in ("refused", "reset", "connect"):
-        return result.error_kind
+    """`403` when the side denied the request; None otherwise (a refused connection is not a denial)."""
+    return "403" if result.status == 403 else None
+
+
+def unreachable_vantage_point(targets: Targets, service: ServiceTarget, name: str) -> str | None:
+    """Why this host cannot send requests as vantage point `name`, or None when it can.
+
+    A vantage point with an address is reachable when this host can bind that address (nothing
+    is sent to find out). One without an address is this host's own network, so it is reachable
+    only when it is where this host sits (the service's or the default vantage point)."""
+    address = targets.vantage_points[name].address
+    if address is None:
+        here = service.vantage_point or targets.default_vantage_point
+        if name == here:
+            return None
+        return (
+            f"vantage point {name} has no address, and this host is {here or 'no named vantage point'}: "
+            f"give {name} a local address this host can bind, or run from {name}'s network with "
+            f"default_vantage_point: {name}"
+        )
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        return f"vantage point {name} has address {address!r}, which is not an IP address"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError as exc:
+            return f"this host cannot bind vantage point {name}'s address {address} ({exc.strerror or exc})"
     return None
 
 
 def cases(targets: Targets) -> list[Case]:
+    """For every service: one case per vantage point, and one per vantage point claiming another's
+    address in X-Forwarded-For. Which of them nginx lets in is learned when the case runs."""
     result: list[Case] = []
+    names = list(targets.vantage_points)
     for service in targets.services:
-        allowed = [str(v) for v in service.source_ip.get("allowed") or []]
-        denied = [str(v) for v in service.source_ip.get("denied") or []]
-        if "source_ip" not in service.checks:
-            result.append(not_applicable(INFO, service, "the target declares no allowlist"))
-            continue
-        if not (allowed or denied):
-            result.append(not_configured(INFO, service, "source_ip is listed but no allowed/denied vantage points"))
-            continue
-        for vantage in allowed:
-            result.append(Case(INFO, service, f"allowed {vantage}", {"vantage": vantage, "expect": "allowed"}, _run))
-        for vantage in denied:
-            result.append(Case(INFO, service, f"denied {vantage}", {"vantage": vantage, "expect": "denied"}, _run))
-            if allowed:
-                spoof = targets.vantage_points[allowed[0]].address
-                result.append(
-                    Case(
-                        INFO,
-                        service,
-                        f"denied {vantage} spoofing XFF",
-                        {"vantage": vantage, "expect": "denied", "xff": spoof},
-                        _run,
-                    )
+        if not names:
+            result.append(
+                not_configured(
+                    INFO,
+                    service,
+                    "the targets define no vantage_points: name at least one inside and one outside the allowlist",
                 )
+            )
+            continue
+        for name in names:
+            problem = unreachable_vantage_point(targets, service, name)
+            probes: list[tuple[str, str | None]] = [(f"from {name}", None)]
+            for other in names:
+                spoofed = targets.vantage_points[other].address
+                if other != name and spoofed and spoofed != targets.vantage_points[name].address:
+                    probes.append((f"from {name} spoofing XFF {other}", spoofed))
+            for probe, xff in probes:
+                if problem is not None:
+                    result.append(
+                        Case(
+                            INFO,
+                            service,
+                            probe,
+                            skip_reason=f"Not running source_ip {probe} for {service.name}: {problem}",
+                            skip_kind="not run",
+                        )
+                    )
+                else:
+                    result.append(Case(INFO, service, probe, {"vantage": name, "xff": xff}, _run))
     return result
+
+
+def _rule_backend(service: ServiceTarget) -> str | None:
+    return service.paths[0].backend if service.paths else None
+
+
+def _declared(service: ServiceTarget, vantage: str) -> str | None:
+    if vantage in [str(v) for v in service.source_ip.get("allowed") or []]:
+        return "allowed"
+    if vantage in [str(v) for v in service.source_ip.get("denied") or []]:
+        return "denied"
+    return None
+
+
+def _let_in(result: ProbeResult) -> bool:
+    return result.status is not None and 200 <= result.status < 300
+
+
+def _baseline(nginx: ProbeResult, service: ServiceTarget, vantage: str, source: str | None) -> str | None:
+    """Why nginx's answer cannot serve as the reference for this vantage point, or None."""
+    who = f"{vantage} ({source or 'default address'})"
+    where = f"{nginx.scheme}://{service.host}{nginx.path}"
+    expected_backend = _rule_backend(service)
+    if denial(nginx) is None and not _let_in(nginx):
+        return f"nginx does not serve {where} to {who}: {_outcome(nginx)}; the baseline is broken"
+    if _let_in(nginx) and expected_backend and nginx.backend is not None and nginx.backend != expected_backend:
+        return (
+            f"nginx answers {where} from {nginx.backend}, not the rule's backend {expected_backend}; "
+            "the baseline is broken"
+        )
+    declared = _declared(service, vantage)
+    answer = "denied" if denial(nginx) else "allowed"
+    if declared is not None and declared != answer:
+        return (
+            f"nginx {'denies' if answer == 'denied' else 'lets in'} {who}, which the targets list as {declared}: "
+            "the old side's allowlist is not what the targets say"
+        )
+    return None
 
 
 def _run(case: Case, context: ProbeContext) -> Outcome:
     vantage = str(case.params["vantage"])
-    source = context.source(case.service, vantage)
-    headers = {"X-Forwarded-For": str(case.params["xff"])} if case.params.get("xff") else {}
+    source = context.targets.vantage_points[vantage].address
+    xff = case.params.get("xff")
+    headers = {"X-Forwarded-For": str(xff)} if xff else {}
     path = case.service.first_path
+    spoof_note = f"; it sent X-Forwarded-For: {xff}" if xff else ""
 
     def once() -> Outcome:
         nginx, gateway = on_both(
             context.targets,
             lambda endpoint: context.fetch(endpoint, case.service, path, source=source, headers=headers),
         )
+        baseline = _baseline(nginx, case.service, vantage, source)
         differences: list[Difference] = []
-        if case.params["expect"] == "allowed":
-            for side, result in (("nginx", nginx), ("gateway", gateway)):
-                if result.status != 200 or result.backend is None:
-                    differences.append(
-                        Difference(
-                            f"{side} lets {vantage} in",
-                            _outcome(nginx),
-                            _outcome(gateway),
-                            note=f"{vantage} ({source}) is on the allowlist",
-                        )
+        who = f"{vantage} ({source or 'default address'})"
+        if baseline is None and denial(nginx) is None:
+            if not _let_in(gateway):
+                refused = gateway.status is None
+                differences.append(
+                    Difference(
+                        f"gateway lets {vantage} in",
+                        _outcome(nginx),
+                        _outcome(gateway),
+                        note=f"nginx lets {who} in{spoof_note}"
+                        + ("; a refused or reset connection is an error, not a denial" if refused else ""),
                     )
-            seen_gateway = seen_by_backend(gateway) or {}
+                )
+            elif nginx.backend != gateway.backend:
+                differences.append(
+                    Difference(
+                        "backend",
+                        nginx.backend,
+                        gateway.backend,
+                        note=f"the Service that answered {who} on {path}",
+                    )
+                )
+            seen_gateway = seen_by_backend(gateway)
             if (
-                gateway.backend is not None
+                seen_gateway is not None
                 and source
                 and source not in str(seen_gateway.get("x-forwarded-for"))
-                and (seen_gateway.get("x-envoy-external-address") != source)
+                and seen_gateway.get("x-envoy-external-address") != source
             ):
                 differences.append(
                     Difference(
@@ -117,34 +213,42 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                         note="the backend behind the Gateway cannot see the client address",
                     )
                 )
-        else:
-            for side, result in (("nginx", nginx), ("gateway", gateway)):
-                if denial(result) is None:
-                    differences.append(
-                        Difference(
-                            f"{side} denies {vantage}",
-                            _outcome(nginx),
-                            _outcome(gateway),
-                            note=f"{vantage} ({source}) is not on the allowlist"
-                            + (f"; it sent X-Forwarded-For: {case.params['xff']}" if headers else ""),
-                        )
-                    )
+        elif baseline is None and denial(gateway) is None:
+            refused = gateway.status is None
+            differences.append(
+                Difference(
+                    f"gateway denies {vantage}",
+                    _outcome(nginx),
+                    _outcome(gateway),
+                    note=(
+                        f"the Gateway did not answer ({gateway.error_kind}): a refused or reset connection is an "
+                        "error, not a denial; nginx answered 403"
+                        if refused
+                        else f"nginx refuses {who} with 403{spoof_note}"
+                    ),
+                )
+            )
         return Outcome(
             differences=differences,
             evidence={
-                "nginx": side_summary(nginx) | {"seen": seen_by_backend(nginx), "denied": denial(nginx)},
-                "gateway": side_summary(gateway) | {"seen": seen_by_backend(gateway), "denied": denial(gateway)},
-                "vantage": {"name": vantage, "address": source},
+                "nginx": side_summary(nginx) | {"seen": seen_by_backend(nginx), "answer": _outcome(nginx)},
+                "gateway": side_summary(gateway) | {"seen": seen_by_backend(gateway), "answer": _outcome(gateway)},
+                "vantage": {
+                    "name": vantage,
+                    "address": source,
+                    "declared": _declared(case.service, vantage),
+                    "x-forwarded-for sent": xff,
+                },
             },
+            baseline=baseline,
         )
 
     return converge(once, context.attempts, context.max_attempts)
 
 
 def _outcome(result: ProbeResult) -> str:
-    how = denial(result)
-    if how is not None:
-        return f"denied ({how})"
+    if denial(result) is not None:
+        return "denied (403)"
     if result.status is None:
-        return result.error_kind or "error"
+        return f"no answer ({result.error_kind or 'error'})"
     return f"{result.status} from {result.backend}" if result.backend else str(result.status)

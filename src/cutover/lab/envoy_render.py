@@ -349,6 +349,16 @@ class _Renderer:
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
                     "delay": {"fixed_delay": f"{int(delay) / 1000:g}s", "percentage": {"numerator": 100}},
                 }
+            elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "AbortShortRequests":
+                # "<status>-<percent>": that share of requests that are not event streams get the status.
+                status, _, percent = str((item.get("extensionRef") or {}).get("name", "503-10")).partition("-")
+                action.setdefault("typed_per_filter_config", {})["envoy.filters.http.fault"] = {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+                    "abort": {"http_status": int(status), "percentage": {"numerator": int(percent or 100)}},
+                    "headers": [
+                        {"name": "accept", "string_match": {"exact": "text/event-stream"}, "invert_match": True}
+                    ],
+                }
             elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "ConnectionLimit":
                 limited = int(str((item.get("extensionRef") or {}).get("name", "8")))
                 for backend in rule.backend_refs:

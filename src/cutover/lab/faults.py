@@ -7,6 +7,7 @@ Cilium objects: the nginx side is the reference.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,16 @@ def _extension(kind: str, name: str) -> Callable[[Objects], Objects]:
     return apply
 
 
+def _split_llm_to_qdrant(objects: Objects) -> Objects:
+    # A 10% weighted split to another Service that also answers 200: three probes rarely see it.
+    for rule in _route_rules(objects, "llm-gateway"):
+        refs = rule.get("backendRefs") or []
+        for ref in refs:
+            ref["weight"] = 9
+        refs.append({"name": "qdrant", "port": 6333, "weight": 1})
+    return objects
+
+
 def _prefix_as_exact(objects: Objects) -> Objects:
     for route in _routes(objects):
         for rule in route.get("spec", {}).get("rules") or []:
@@ -110,6 +121,64 @@ def _allow_every_client(objects: Objects) -> Objects:
         (f, o) for f, o in objects if o.get("kind") not in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
     ]
     return kept
+
+
+def _ingress_identity_policies(objects: Objects) -> list[dict[str, Any]]:
+    found = []
+    for _, obj in objects:
+        if obj.get("kind") not in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+            continue
+        selector = obj.get("spec", {}).get("endpointSelector") or {}
+        keys = [str(k) for k in selector.get("matchLabels") or {}]
+        keys += [str(e.get("key")) for e in selector.get("matchExpressions") or []]
+        if any(k in ("reserved:ingress", "reserved.ingress") for k in keys):
+            found.append(obj)
+    return found
+
+
+def _block_outside(route_name: str) -> Callable[[Objects], Objects]:
+    """Outside clients blocked at the Gateway for one route's hosts, which nginx leaves open: the
+    rule that lets the world in keeps every other host it admitted, and the office rule stays."""
+
+    def apply(objects: Objects) -> Objects:
+        blocked = {
+            str(h) for route in _routes(objects, route_name) for h in route.get("spec", {}).get("hostnames") or []
+        }
+        if not blocked:
+            raise InputError(f"the fault needs an HTTPRoute named {route_name!r} with hostnames", field="--fault")
+        hosts = sorted({str(h) for route in _routes(objects) for h in route.get("spec", {}).get("hostnames") or []})
+        policies = _ingress_identity_policies(objects)
+        if not policies:
+            office = {"fromCIDRSet": [{"cidr": "10.0.0.0/8"}, {"cidr": "127.0.10.0/24"}]}
+            policy: dict[str, Any] = {
+                "apiVersion": "cilium.io/v2",
+                "kind": "CiliumClusterwideNetworkPolicy",
+                "metadata": {"name": "fault-block-outside"},
+                "spec": {
+                    "endpointSelector": {"matchExpressions": [{"key": "reserved:ingress", "operator": "Exists"}]},
+                    "ingress": [{"fromEntities": ["world", "cluster"]}, office],
+                },
+            }
+            objects.append(("<fault gateway-blocks-outside>", policy))
+            policies = [policy]
+        for policy in policies:
+            for rule in policy.get("spec", {}).get("ingress") or []:
+                if not {"world", "all"} & {str(e) for e in rule.get("fromEntities") or []}:
+                    continue
+                port_rules = rule.get("toPorts") or []
+                patterns = [
+                    str(http["host"])
+                    for port_rule in port_rules
+                    for http in (port_rule.get("rules") or {}).get("http") or []
+                    if http.get("host")
+                ]
+                open_hosts = [
+                    h for h in hosts if h not in blocked and (not patterns or any(re.fullmatch(p, h) for p in patterns))
+                ]
+                rule["toPorts"] = [{"rules": {"http": [{"host": re.escape(h) + "(:[0-9]+)?"} for h in open_hosts]}}]
+        return objects
+
+    return apply
 
 
 def _drop_backend_tls_policy(objects: Objects) -> Objects:
@@ -209,6 +278,24 @@ FAULTS: dict[str, Fault] = {
             "at most 8 connections from the Gateway to llm-gateway",
             _extension("ConnectionLimit", "8"),
         ),
+        Fault(
+            "gateway-short-request-errors",
+            "load",
+            "10% of short (non-stream) requests on the llm-gateway route answered 503",
+            _extension("AbortShortRequests", "503-10"),
+        ),
+        Fault(
+            "gateway-fails-short-requests",
+            "load",
+            "every short (non-stream) request on the llm-gateway route answered 503",
+            _extension("AbortShortRequests", "503-100"),
+        ),
+        Fault(
+            "gateway-split-llm",
+            "load",
+            "10% of the llm-gateway route's traffic weighted to qdrant, which also answers 200",
+            _split_llm_to_qdrant,
+        ),
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
         Fault("no-redirect-route", "redirects", "no HTTP->HTTPS redirect route", _no_redirect_route),
@@ -225,6 +312,12 @@ FAULTS: dict[str, Fault] = {
             _redirect_code(302),
         ),
         Fault("allow-every-client", "source_ip", "no client allowlist on the Gateway side", _allow_every_client),
+        Fault(
+            "gateway-blocks-outside",
+            "source_ip",
+            "outside clients blocked at the Gateway for mlflow, which nginx leaves open",
+            _block_outside("mlflow"),
+        ),
         Fault("no-backend-tls-policy", "backend_tls", "the BackendTLSPolicy removed", _drop_backend_tls_policy),
         Fault(
             "backend-tls-unsupported",

@@ -577,18 +577,7 @@ class Lab:
                     {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
                 ],
             }
-        if "source_ip" in checks:
-            raw = ingress.annotation("whitelist-source-range") or ingress.annotation("allowlist-source-range")
-            networks = []
-            for item in raw.split(","):
-                with contextlib.suppress(ValueError):
-                    networks.append(ipaddress.ip_network(item.strip(), strict=False))
-            allowed: list[str] = []
-            denied: list[str] = []
-            for vp_name, vp in vantage.items():
-                address = ipaddress.ip_address(vp["address"])
-                (allowed if any(address in n for n in networks) else denied).append(vp_name)
-            entry["source_ip"] = {"allowed": allowed, "denied": denied}
+        _add_source_ip(entry, ingress, vantage)
         if "backend_tls" in checks:
             modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
             policies = [
@@ -600,6 +589,26 @@ class Lab:
             if policies:
                 entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
+
+
+def _add_source_ip(entry: dict[str, Any], ingress: Any, vantage: dict[str, dict[str, str]]) -> None:
+    """Every service is probed from every vantage point, and nginx's answer is the reference; the
+    lab writes which ones the Ingress's allowlist admits (all, without one) as a cross-check of nginx.
+    `source_ip` stays in `checks` only for a service with an allowlist (the headers check reads it)."""
+    raw = ingress.annotation("whitelist-source-range") or ingress.annotation("allowlist-source-range")
+    networks = []
+    for item in raw.split(","):
+        with contextlib.suppress(ValueError):
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+    allowed: list[str] = []
+    denied: list[str] = []
+    for vp_name, vp in vantage.items():
+        if not vp.get("address"):
+            continue
+        address = ipaddress.ip_address(vp["address"])
+        admitted = not networks or any(address in network for network in networks)
+        (allowed if admitted else denied).append(vp_name)
+    entry["source_ip"] = {"allowed": allowed, "denied": denied}
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:

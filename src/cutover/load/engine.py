@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.sslproto
 import contextlib
+import json
 import resource
 import ssl
 import time
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["LoadResult", "LoadSpec", "RequestSample", "StreamSample", "percentile", "raise_fd_limit", "run_load"]
+
+# Short requests per worker whose body is parsed to see which backend answered.
+IDENTIFY_PER_WORKER = 500
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class RequestSample:
     status: int | None
     error: str | None
     latency: float
+    # The Service that answered, when the response names it (the lab's probe backend); sampled.
+    backend: str | None = None
 
 
 @dataclass
@@ -63,14 +69,26 @@ class LoadResult:
     requests: list[RequestSample] = field(default_factory=list)
     elapsed: float = 0.0
 
-    def errors(self) -> dict[str, int]:
+    def errors(self, samples: list[StreamSample] | list[RequestSample] | None = None) -> dict[str, int]:
+        """Failures by kind (timeout, reset, refused, tls, a status code), streams and requests together
+        unless `samples` names one of them."""
         counts: dict[str, int] = {}
-        samples: list[StreamSample | RequestSample] = [*self.streams, *self.requests]
-        for sample in samples:
+        chosen: list[StreamSample | RequestSample] = (
+            [*self.streams, *self.requests] if samples is None else list(samples)
+        )
+        for sample in chosen:
             if not sample.ok:
                 kind = sample.error or (f"{sample.status}" if sample.status else "error")
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
+
+    def backends(self) -> dict[str, int]:
+        """How many of the sampled short requests each backend answered."""
+        counts: dict[str, int] = {}
+        for sample in self.requests:
+            if sample.backend is not None:
+                counts[sample.backend] = counts.get(sample.backend, 0) + 1
+        return dict(sorted(counts.items()))
 
     def summary(self) -> dict[str, Any]:
         done = [s for s in self.streams if s.ok]
@@ -84,7 +102,11 @@ class LoadResult:
             "requests": len(self.requests),
             "requests_ok": len(latencies),
             "requests_per_second": round(len(self.requests) / self.elapsed, 1) if self.elapsed else 0,
+            "request_error_rate": round(1 - len(latencies) / len(self.requests), 4) if self.requests else None,
             "errors": self.errors(),
+            "stream_errors": self.errors(self.streams),
+            "request_errors": self.errors(self.requests),
+            "backends": self.backends(),
             "first_event": {f"p{p}": _ms(percentile(firsts, p)) for p in (50, 95, 99)},
             "stream_total": {f"p{p}": _ms(percentile(totals, p)) for p in (50, 95, 99)},
             "request_latency": {f"p{p}": _ms(percentile(latencies, p)) for p in (50, 95, 99)},
@@ -253,8 +275,8 @@ async def one_stream(spec: LoadSpec, context: ssl.SSLContext | None, hold: async
         connection.close()
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one whole response; returns (status, server asked to close). The hot path of
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Read one whole response; returns (status, server asked to close, body). The hot path of
     the short-request load: one readuntil for the head, one readexactly for the body."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -262,17 +284,29 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     index = lower.find(b"\r\ncontent-length:")
     if index >= 0:
         end = lower.index(b"\r\n", index + 2)
-        await reader.readexactly(int(lower[index + 17 : end]))
+        body = await reader.readexactly(int(lower[index + 17 : end]))
     elif b"\r\ntransfer-encoding: chunked" in lower:
+        chunks = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
-            await reader.readexactly(size + 2)
+            chunks.append((await reader.readexactly(size + 2))[:size])
             if size == 0:
                 break
+        body = b"".join(chunks)
     else:
-        await reader.read()
-        return status, True
-    return status, b"\r\nconnection: close" in lower
+        return status, True, await reader.read()
+    return status, b"\r\nconnection: close" in lower, body
+
+
+def _backend_of(body: bytes) -> str | None:
+    """The Service named by the lab's probe backend (its JSON `service` field), if the body is its echo."""
+    if not body.startswith(b"{"):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return str(value["service"]) if isinstance(value, dict) and "service" in value else None
 
 
 async def _request_worker(
@@ -289,6 +323,7 @@ async def _request_worker(
     connection: _Connection | None = None
     clock = time.monotonic
     started = clock()
+    identified = 0
     try:
         # One watchdog for the whole worker instead of a timer per request (the hot path).
         async with asyncio.timeout(max(1.0, deadline - clock()) + 30):
@@ -305,9 +340,14 @@ async def _request_worker(
                         await connection.open()
                     assert connection.writer is not None and connection.reader is not None
                     connection.writer.write(request)
-                    status, close = await _read_response(connection.reader)
-                    ok = status < 500
-                    samples.append(RequestSample(ok, status, None if ok else f"{status}", clock() - started))
+                    status, close, body = await _read_response(connection.reader)
+                    latency = clock() - started
+                    # A 403 or 404 under load is a failure too: the request did not reach its backend.
+                    ok = 200 <= status < 400
+                    # Which backend answered, where the answer says so: a capped sample keeps the hot path lean.
+                    backend = _backend_of(body) if identified < IDENTIFY_PER_WORKER else None
+                    identified += 1
+                    samples.append(RequestSample(ok, status, None if ok else f"{status}", latency, backend))
                     if close:
                         connection.close()
                         connection = None

@@ -1,28 +1,52 @@
-"""The 48-hour soak: Hubble flows of the migrated services over a window, failing on
-DROPPED verdicts, ERROR verdicts, or HTTP 5xx on the Gateway's routes."""
+"""The 48-hour soak: Hubble flows of the migrated services over a window.
+
+A service passes only when the Gateway's flows to it cover the whole window (no gap longer
+than `--soak-max-gap`, judged from the flows' own timestamps) and none of them was DROPPED,
+ERROR or an HTTP 5xx on the Gateway's routes. A window Hubble cannot vouch for (lost events,
+unavailable nodes, a ring buffer that held minutes, not days) is "not verified", never a pass.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_configured
-from cutover.soak.hubble import parse_time
+from cutover.errors import InputError
+from cutover.manifests import parse_duration
+from cutover.soak.hubble import HubbleRead, RelayTLS, parse_time, read_files, read_relay
 from cutover.targets import ServiceTarget
 
-__all__ = ["INFO", "ServiceFlows", "analyse", "soak_cases"]
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "INFO",
+    "NOT_VERIFIED",
+    "ServiceFlows",
+    "SoakOptions",
+    "analyse",
+    "cases_from_options",
+    "largest_gap",
+    "soak_cases",
+]
 
 INFO = CheckInfo(
     kind="soak",
     title="Soak (Hubble)",
-    description="No DROPPED or ERROR verdicts and no HTTP 5xx on the Gateway's routes for the migrated services "
-    "over the window (default 48 h).",
+    description="Gateway flows to every migrated service cover the whole window (default 48 h, no gap over 1 h), "
+    "with no DROPPED or ERROR verdicts and no HTTP 5xx on the Gateway's routes; lost events or unavailable "
+    "nodes leave it not verified.",
     protects=("the 48 h of stable operation before ingress-nginx is removed",),
 )
 INGRESS_LABEL = "reserved:ingress"
 EXAMPLES = 3
+DEFAULT_MAX_GAP = dt.timedelta(hours=1)
+# The outcome a soak case reports in evidence["verdict"] when the flows cannot vouch for the window;
+# its differences' fields start with "not verified:".
+NOT_VERIFIED = "not verified"
 
 
 @dataclass
@@ -33,6 +57,8 @@ class ServiceFlows:
     errors: int = 0
     http_5xx: int = 0
     examples: list[str] = field(default_factory=list)
+    # When the Gateway's flows to this service were seen (any verdict): the coverage of the window.
+    gateway_times: list[dt.datetime] = field(default_factory=list)
 
     def add_example(self, text: str) -> None:
         if len(self.examples) < EXAMPLES:
@@ -101,6 +127,8 @@ def analyse(
             continue
         counts = results[owner.name]
         counts.flows += 1
+        if _via_gateway(flow):
+            counts.gateway_times.append(when)
         verdict = flow.get("verdict")
         code = int(((flow.get("l7") or {}).get("http") or {}).get("code") or 0)
         if verdict == "DROPPED":
@@ -115,47 +143,77 @@ def analyse(
     return results, total
 
 
+def largest_gap(
+    times: list[dt.datetime], since: dt.datetime, until: dt.datetime
+) -> tuple[dt.timedelta, dt.datetime, dt.datetime]:
+    """The longest stretch of [since, until] without a flow, and where it lies."""
+    points = [since, *sorted(t for t in times if since <= t <= until), until]
+    return max(((b - a, a, b) for a, b in itertools.pairwise(points)), key=lambda item: item[0])
+
+
+def _hours(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 10 and hours != int(hours) else f"{hours:g} h"
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Window:
+    per_service: dict[str, ServiceFlows]
+    total: int
+    since: dt.datetime
+    until: dt.datetime
+    read: HubbleRead
+
+    @property
+    def text(self) -> str:
+        return f"{_iso(self.since)} .. {_iso(self.until)}"
+
+    @property
+    def seen(self) -> str:
+        seen = self.read.seen()
+        return f"{_iso(seen[0])} .. {_iso(seen[1])}" if seen else "no flows"
+
+
 def soak_cases(
-    services: list[ServiceTarget], source: str | None, read: Any, window: dt.timedelta, until: dt.datetime | None
+    services: list[ServiceTarget],
+    source: str | None,
+    read: Callable[[], HubbleRead | Iterable[dict[str, Any]]],
+    window: dt.timedelta,
+    until: dt.datetime | None,
+    max_gap: dt.timedelta = DEFAULT_MAX_GAP,
 ) -> list[Case]:
-    """One case per migrated service; `read(since, until)` returns the flows (called once)."""
+    """One case per migrated service; `read()` returns a HubbleRead (or bare flows), called once."""
     if source is None:
         return [
             not_configured(INFO, s, "no Hubble source: pass --hubble-relay HOST:PORT or --hubble-flows FILE")
             for s in services
         ]
-    cache: dict[str, Any] = {}
+    cache: list[_Window] = []
 
-    def results() -> dict[str, Any]:
+    def observed() -> _Window:
         if not cache:
-            flows = list(read())
-            end = until or max(
-                (parse_time(str(f["time"])) for f in flows if f.get("time")), default=dt.datetime.now(dt.UTC)
-            )
+            raw = read()
+            hubble = raw if isinstance(raw, HubbleRead) else HubbleRead(flows=list(raw))
+            seen = hubble.seen()
+            end = until or (seen[1] if seen else dt.datetime.now(dt.UTC))
             start = end - window
-            cache["per_service"], cache["total"] = analyse(flows, services, start, end)
-            cache["window"] = f"{start.isoformat(timespec='seconds')} .. {end.isoformat(timespec='seconds')}"
-        return cache
+            per_service, total = analyse(hubble.flows, services, start, end)
+            cache.append(_Window(per_service, total, start, end, hubble))
+        return cache[0]
 
     hours = window.total_seconds() / 3600
     cases = []
     for service in services:
 
         def run(case: Case, context: ProbeContext, name: str = service.name) -> Outcome:
-            data = results()
-            counts: ServiceFlows = data["per_service"][name]
-            window_text = f"{hours:g} h ({data['window']})"
-            differences = []
-            if data["total"] == 0:
-                differences.append(
-                    Difference(
-                        "flows in the window",
-                        "some",
-                        0,
-                        sides=("expected", "found"),
-                        note=f"Hubble returned no flows from {source} over {window_text}",
-                    )
-                )
+            data = observed()
+            counts = data.per_service[name]
+            window_text = f"{hours:g} h ({data.text})"
+            differences = _not_verified(data, counts, source, max_gap, window_text)
             for label, count in (
                 ("DROPPED verdicts", counts.dropped),
                 ("ERROR verdicts", counts.errors),
@@ -171,18 +229,133 @@ def soak_cases(
                             note=f"over {window_text}; first: {'; '.join(counts.examples)}",
                         )
                     )
+            unverified = [d for d in differences if d.field.startswith(f"{NOT_VERIFIED}:")]
+            gap, gap_from, gap_to = largest_gap(counts.gateway_times, data.since, data.until)
             return Outcome(
                 differences=differences,
                 evidence={
+                    "verdict": "failed"
+                    if len(unverified) < len(differences)
+                    else (NOT_VERIFIED if unverified else "passed"),
                     "source": source,
                     "window": window_text,
+                    "seen": data.seen,
+                    "gateway_flows": len(counts.gateway_times),
+                    "largest_gap": f"{_hours(gap)} ({_iso(gap_from)} .. {_iso(gap_to)})",
+                    "max_gap": _hours(max_gap),
                     "flows": counts.flows,
                     "dropped": counts.dropped,
                     "errors": counts.errors,
                     "http_5xx": counts.http_5xx,
                     "examples": counts.examples,
+                    "lost_events": data.read.lost_within(data.since, data.until)[:EXAMPLES],
+                    "unavailable_nodes": data.read.unavailable_nodes,
+                    "relay_status": data.read.status,
                 },
             )
 
         cases.append(Case(INFO, service, f"hubble {hours:g}h", {}, run))
     return cases
+
+
+def _not_verified(
+    data: _Window, counts: ServiceFlows, source: str, max_gap: dt.timedelta, window_text: str
+) -> list[Difference]:
+    """What keeps the window from vouching for this service: each a difference named "not verified: ..."."""
+    found: list[Difference] = []
+    lost = data.read.lost_within(data.since, data.until)
+    if lost:
+        found.append(
+            Difference(
+                f"{NOT_VERIFIED}: lost events",
+                "none",
+                f"{len(lost)} lost-events messages",
+                sides=("expected", "found"),
+                note=f"Hubble dropped events, so flows may be missing; first: {'; '.join(lost[:EXAMPLES])}",
+            )
+        )
+    if data.read.unavailable_nodes:
+        found.append(
+            Difference(
+                f"{NOT_VERIFIED}: unavailable nodes",
+                "none",
+                ", ".join(data.read.unavailable_nodes),
+                sides=("expected", "found"),
+                note="flows from these nodes are missing from the window",
+            )
+        )
+    gap, gap_from, gap_to = largest_gap(counts.gateway_times, data.since, data.until)
+    if gap > max_gap:
+        ring = ""
+        status = data.read.status
+        if status.get("max_flows"):
+            ring = (
+                f"; Hubble Relay keeps only the nodes' ring buffers ({status['max_flows']} flows in all), "
+                "so a live query returns minutes or hours: collect the window with a follow-mode collector "
+                "or the flow exporter and pass the files with --hubble-flows"
+            )
+        found.append(
+            Difference(
+                f"{NOT_VERIFIED}: Gateway flows to {counts.service}",
+                f"no gap over {_hours(max_gap)}",
+                f"{len(counts.gateway_times)} flows, a gap of {_hours(gap)} ({_iso(gap_from)} .. {_iso(gap_to)})",
+                sides=("expected", "found"),
+                note=f"{source} returned flows over {data.seen}, for a window of {window_text}{ring}",
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    """The soak's command-line options, as given (pytest's --hubble-*, --soak-*)."""
+
+    relay: str | None = None
+    flows: str | None = None
+    window: str = "48h"
+    until: str | None = None
+    max_gap: str = "1h"
+    tls: RelayTLS = field(default_factory=RelayTLS)
+
+
+def _duration(text: str, option: str) -> dt.timedelta:
+    try:
+        return dt.timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise InputError(str(exc), field=option) from None
+
+
+def cases_from_options(services: list[ServiceTarget], options: SoakOptions) -> list[Case]:
+    """The soak cases for these services from the options: the Hubble source (Relay or files),
+    the window and the largest gap allowed. Raises InputError for a bad value."""
+    window = _duration(options.window, "--soak-window")
+    max_gap = _duration(options.max_gap, "--soak-max-gap")
+    try:
+        until = parse_time(options.until) if options.until else None
+    except ValueError:
+        raise InputError(f"{options.until!r} is not an ISO time", field="--soak-until") from None
+    namespaces = sorted(
+        {b.partition("/")[0] for s in services for b in s.backends} | {s.namespace for s in services if s.namespace}
+    )
+    if options.relay:
+        relay, tls = options.relay, options.tls
+        end = until or dt.datetime.now(dt.UTC)
+        return soak_cases(
+            services,
+            f"Hubble Relay {relay}",
+            lambda: read_relay(relay, end - window, end, namespaces, tls),
+            window,
+            end,
+            max_gap,
+        )
+    if options.flows:
+        path = Path(options.flows)
+        return soak_cases(
+            services,
+            f"{'files in' if path.is_dir() else 'file'} {path.name}",
+            lambda: read_files(path),
+            window,
+            until,
+            max_gap,
+        )
+    return soak_cases(services, None, lambda: HubbleRead(), window, until, max_gap)

@@ -9,17 +9,34 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory, timestamp_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory, timestamp_pb2, wrappers_pb2
 
 from cutover.errors import CutoverError, InputError
 
-__all__ = ["OBSERVER_GET_FLOWS", "flow_messages", "flows_from_file", "flows_from_relay", "parse_time"]
+__all__ = [
+    "OBSERVER_GET_FLOWS",
+    "OBSERVER_SERVER_STATUS",
+    "HubbleRead",
+    "RelayTLS",
+    "flow_messages",
+    "flows_from_file",
+    "flows_from_relay",
+    "parse_time",
+    "read_files",
+    "read_relay",
+    "relay_channel",
+    "responses_from_file",
+    "responses_from_relay",
+    "server_status",
+]
 
 OBSERVER_GET_FLOWS = "/observer.Observer/GetFlows"
+OBSERVER_SERVER_STATUS = "/observer.Observer/ServerStatus"
 _F = descriptor_pb2.FieldDescriptorProto
 
 _ENUMS: dict[str, list[tuple[str, int]]] = {
@@ -36,6 +53,12 @@ _ENUMS: dict[str, list[tuple[str, int]]] = {
     "FlowType": [("UNKNOWN_TYPE", 0), ("L3_L4", 1), ("L7", 2), ("SOCK", 3)],
     "L7FlowType": [("UNKNOWN_L7_TYPE", 0), ("REQUEST", 1), ("RESPONSE", 2), ("SAMPLE", 3)],
     "TrafficDirection": [("TRAFFIC_DIRECTION_UNKNOWN", 0), ("INGRESS", 1), ("EGRESS", 2)],
+    "LostEventSource": [
+        ("UNKNOWN_LOST_EVENT_SOURCE", 0),
+        ("PERF_EVENT_RING_BUFFER", 1),
+        ("OBSERVER_EVENTS_QUEUE", 2),
+        ("HUBBLE_RING_BUFFER", 3),
+    ],
     "DropReason": [
         ("DROP_REASON_UNKNOWN", 0),
         ("POLICY_DENIED", 133),
@@ -82,6 +105,29 @@ _MESSAGES: dict[str, list[tuple[str, int, int, int, str]]] = {
         ("Summary", 100000, _F.TYPE_STRING, _OPT, ""),
     ],
     "FlowFilter": [("source_pod", 2, _F.TYPE_STRING, _REP, ""), ("destination_pod", 4, _F.TYPE_STRING, _REP, "")],
+    "LostEvent": [
+        ("source", 1, _F.TYPE_ENUM, _OPT, ".flow.LostEventSource"),
+        ("num_events_lost", 2, _F.TYPE_UINT64, _OPT, ""),
+        ("first", 4, _F.TYPE_MESSAGE, _OPT, ".google.protobuf.Timestamp"),
+        ("last", 5, _F.TYPE_MESSAGE, _OPT, ".google.protobuf.Timestamp"),
+    ],
+}
+# Cilium's api/v1/relay/relay.proto: what Relay says about the nodes behind a GetFlows call.
+_RELAY_ENUMS: dict[str, list[tuple[str, int]]] = {
+    "NodeState": [
+        ("UNKNOWN_NODE_STATE", 0),
+        ("NODE_CONNECTED", 1),
+        ("NODE_UNAVAILABLE", 2),
+        ("NODE_GONE", 3),
+        ("NODE_ERROR", 4),
+    ],
+}
+_RELAY: dict[str, list[tuple[str, int, int, int, str]]] = {
+    "NodeStatusEvent": [
+        ("state_change", 1, _F.TYPE_ENUM, _OPT, ".relay.NodeState"),
+        ("node_names", 2, _F.TYPE_STRING, _REP, ""),
+        ("message", 3, _F.TYPE_STRING, _OPT, ""),
+    ],
 }
 _OBSERVER: dict[str, list[tuple[str, int, int, int, str]]] = {
     "GetFlowsRequest": [
@@ -94,8 +140,21 @@ _OBSERVER: dict[str, list[tuple[str, int, int, int, str]]] = {
     ],
     "GetFlowsResponse": [
         ("flow", 1, _F.TYPE_MESSAGE, _OPT, ".flow.Flow"),
+        ("node_status", 2, _F.TYPE_MESSAGE, _OPT, ".relay.NodeStatusEvent"),
+        ("lost_events", 3, _F.TYPE_MESSAGE, _OPT, ".flow.LostEvent"),
         ("node_name", 1000, _F.TYPE_STRING, _OPT, ""),
         ("time", 1001, _F.TYPE_MESSAGE, _OPT, ".google.protobuf.Timestamp"),
+    ],
+    "ServerStatusRequest": [],
+    "ServerStatusResponse": [
+        ("num_flows", 1, _F.TYPE_UINT64, _OPT, ""),
+        ("max_flows", 2, _F.TYPE_UINT64, _OPT, ""),
+        ("seen_flows", 3, _F.TYPE_UINT64, _OPT, ""),
+        ("uptime_ns", 4, _F.TYPE_UINT64, _OPT, ""),
+        ("num_connected_nodes", 5, _F.TYPE_MESSAGE, _OPT, ".google.protobuf.UInt32Value"),
+        ("num_unavailable_nodes", 6, _F.TYPE_MESSAGE, _OPT, ".google.protobuf.UInt32Value"),
+        ("unavailable_nodes", 7, _F.TYPE_STRING, _REP, ""),
+        ("version", 8, _F.TYPE_STRING, _OPT, ""),
     ],
 }
 
@@ -123,13 +182,24 @@ def _file(
 
 def _build() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
-    timestamp = descriptor_pb2.FileDescriptorProto()
-    timestamp_pb2.DESCRIPTOR.CopyToProto(timestamp)
-    pool.Add(timestamp)
+    for well_known in (timestamp_pb2, wrappers_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        well_known.DESCRIPTOR.CopyToProto(proto)
+        pool.Add(proto)
     pool.Add(_file("flow/flow.proto", "flow", _MESSAGES, _ENUMS, ["google/protobuf/timestamp.proto"]))
+    pool.Add(_file("relay/relay.proto", "relay", _RELAY, _RELAY_ENUMS, []))
     pool.Add(
         _file(
-            "observer/observer.proto", "observer", _OBSERVER, {}, ["google/protobuf/timestamp.proto", "flow/flow.proto"]
+            "observer/observer.proto",
+            "observer",
+            _OBSERVER,
+            {},
+            [
+                "google/protobuf/timestamp.proto",
+                "google/protobuf/wrappers.proto",
+                "flow/flow.proto",
+                "relay/relay.proto",
+            ],
         )
     )
     names = {
@@ -137,6 +207,8 @@ def _build() -> dict[str, Any]:
         "FlowFilter": "flow.FlowFilter",
         "GetFlowsRequest": "observer.GetFlowsRequest",
         "GetFlowsResponse": "observer.GetFlowsResponse",
+        "ServerStatusRequest": "observer.ServerStatusRequest",
+        "ServerStatusResponse": "observer.ServerStatusResponse",
     }
     return {short: message_factory.GetMessageClass(pool.FindMessageTypeByName(full)) for short, full in names.items()}
 
@@ -145,7 +217,8 @@ _CLASSES: dict[str, Any] | None = None
 
 
 def flow_messages() -> dict[str, Any]:
-    """The message classes: Flow, FlowFilter, GetFlowsRequest, GetFlowsResponse."""
+    """The message classes: Flow, FlowFilter, GetFlowsRequest, GetFlowsResponse, ServerStatusRequest,
+    ServerStatusResponse."""
     global _CLASSES
     if _CLASSES is None:
         _CLASSES = _build()
@@ -163,8 +236,84 @@ def parse_time(value: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def flows_from_file(path: Path) -> Iterator[dict[str, Any]]:
-    """Flows from `hubble observe -o jsonpb` (one GetFlowsResponse as JSON per line)."""
+@dataclass(frozen=True)
+class RelayTLS:
+    """TLS to Hubble Relay, like `hubble --tls --tls-ca-cert-files --tls-server-name
+    --tls-client-cert-file --tls-client-key-file`. The relay's certificate is issued for
+    `*.hubble-relay.cilium.io`, not for the address clients dial: `server_name` overrides the
+    name checked (e.g. `relay.hubble-relay.cilium.io`)."""
+
+    ca: str | None = None
+    server_name: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.ca, self.server_name, self.cert, self.key))
+
+
+@dataclass
+class HubbleRead:
+    """What a Hubble source returned: the flows, and what says they are not the whole story."""
+
+    flows: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    # When each lost-events message was observed (None when it carries no time).
+    lost_times: list[dt.datetime | None] = field(default_factory=list)
+    unavailable_nodes: list[str] = field(default_factory=list)
+    # Relay's ServerStatus: how many flows it can hold at all (the nodes' ring buffers).
+    status: dict[str, Any] = field(default_factory=dict)
+
+    def lost_within(self, since: dt.datetime, until: dt.datetime) -> list[str]:
+        """Lost-events messages inside the window, or without a time (they may be)."""
+        return [
+            text
+            for text, when in zip(self.lost, self.lost_times, strict=True)
+            if when is None or since <= when <= until
+        ]
+
+    def seen(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The first and last flow time actually returned."""
+        times = [parse_time(str(f["time"])) for f in self.flows if f.get("time")]
+        return (min(times), max(times)) if times else None
+
+
+_BAD_NODE_STATES = {"NODE_UNAVAILABLE", "NODE_GONE", "NODE_ERROR", 2, 3, 4}
+
+
+def _either(event: dict[str, Any], snake: str, camel: str) -> Any:
+    return event.get(snake) if snake in event else event.get(camel)
+
+
+def collect(responses: Iterable[dict[str, Any]]) -> HubbleRead:
+    """Sort GetFlowsResponse (or exporter ExportEvent) messages, as dicts, into a HubbleRead."""
+    read = HubbleRead()
+    for event in responses:
+        flow = event.get("flow")
+        if isinstance(flow, dict):
+            read.flows.append(flow)
+            continue
+        node = str(_either(event, "node_name", "nodeName") or "")
+        lost = _either(event, "lost_events", "lostEvents")
+        if isinstance(lost, dict):
+            count = _either(lost, "num_events_lost", "numEventsLost") or 0
+            source = lost.get("source") or "UNKNOWN_LOST_EVENT_SOURCE"
+            when = event.get("time") or lost.get("first")
+            read.lost.append(f"{count} events lost ({source}){' on ' + node if node else ''} at {when or '?'}")
+            read.lost_times.append(parse_time(str(when)) if when else None)
+            continue
+        status = _either(event, "node_status", "nodeStatus")
+        if isinstance(status, dict) and _either(status, "state_change", "stateChange") in _BAD_NODE_STATES:
+            names = _either(status, "node_names", "nodeNames") or [node or "?"]
+            state = _either(status, "state_change", "stateChange")
+            message = f": {status['message']}" if status.get("message") else ""
+            read.unavailable_nodes += [f"{name} {state}{message}" for name in names]
+    return read
+
+
+def responses_from_file(path: Path) -> Iterator[dict[str, Any]]:
+    """`hubble observe -o jsonpb` lines (GetFlowsResponse) or flow exporter lines (ExportEvent)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -180,20 +329,71 @@ def flows_from_file(path: Path) -> Iterator[dict[str, Any]]:
                 file=str(path),
                 field="--hubble-flows",
             ) from None
-        flow = event.get("flow") if isinstance(event, dict) else None
+        if isinstance(event, dict):
+            yield event
+
+
+def flows_from_file(path: Path) -> Iterator[dict[str, Any]]:
+    """Flows from `hubble observe -o jsonpb` (one GetFlowsResponse as JSON per line)."""
+    for event in responses_from_file(path):
+        flow = event.get("flow")
         if isinstance(flow, dict):
             yield flow
 
 
-def flows_from_relay(
+def read_files(path: Path) -> HubbleRead:
+    """One file, or every file in a directory (a follow-mode collector's or the exporter's rotated files)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise InputError("holds no flow files", file=str(path), field="--hubble-flows")
+    else:
+        files = [path]
+    return collect(event for file in files for event in responses_from_file(file))
+
+
+def relay_channel(address: str, tls: RelayTLS | None) -> Any:
+    import grpc
+
+    if tls is None or not tls.enabled:
+        return grpc.insecure_channel(address)
+
+    def read(name: str | None, what: str) -> bytes | None:
+        if not name:
+            return None
+        try:
+            return Path(name).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot be read: {exc.strerror}", file=name, field=what) from None
+
+    if bool(tls.cert) != bool(tls.key):
+        raise InputError(
+            "--hubble-tls-cert and --hubble-tls-key go together (a client certificate and its key)",
+            field="--hubble-tls-cert",
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(tls.ca, "--hubble-tls-ca"),
+        private_key=read(tls.key, "--hubble-tls-key"),
+        certificate_chain=read(tls.cert, "--hubble-tls-cert"),
+    )
+    options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+def _relay_error(address: str, exc: Any) -> CutoverError:
+    return CutoverError(f"Hubble Relay at {address} answered {exc.code().name}: {exc.details()}")
+
+
+def responses_from_relay(
     address: str,
     since: dt.datetime,
     until: dt.datetime,
     namespaces: list[str],
-    ca_file: str | None = None,
+    tls: RelayTLS | None = None,
     timeout: float = 120.0,
 ) -> Iterator[dict[str, Any]]:
-    """Flows over a window from Hubble Relay's Observer.GetFlows (server streaming)."""
+    """Every GetFlowsResponse over a window from Hubble Relay's Observer.GetFlows (server
+    streaming), as dicts: flows, lost events and node status messages."""
     import grpc
 
     classes = flow_messages()
@@ -204,11 +404,7 @@ def flows_from_relay(
         # One filter per direction: a flow to or from the namespace.
         request.whitelist.add().source_pod.append(f"{namespace}/")
         request.whitelist.add().destination_pod.append(f"{namespace}/")
-    if ca_file:
-        credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
-        channel = grpc.secure_channel(address, credentials)
-    else:
-        channel = grpc.insecure_channel(address)
+    channel = relay_channel(address, tls)
     call = channel.unary_stream(
         OBSERVER_GET_FLOWS,
         request_serializer=lambda message: message.SerializeToString(),
@@ -216,9 +412,69 @@ def flows_from_relay(
     )
     try:
         for response in call(request, timeout=timeout):
-            if response.HasField("flow"):
-                yield json_format.MessageToDict(response.flow, preserving_proto_field_name=True)
+            yield json_format.MessageToDict(response, preserving_proto_field_name=True)
     except grpc.RpcError as exc:
-        raise CutoverError(f"Hubble Relay at {address} answered {exc.code().name}: {exc.details()}") from None
+        raise _relay_error(address, exc) from None
     finally:
         channel.close()
+
+
+def flows_from_relay(
+    address: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    namespaces: list[str],
+    ca_file: str | None = None,
+    timeout: float = 120.0,
+    tls: RelayTLS | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Flows over a window from Hubble Relay's Observer.GetFlows."""
+    tls = tls or (RelayTLS(ca=ca_file) if ca_file else None)
+    for event in responses_from_relay(address, since, until, namespaces, tls, timeout):
+        flow = event.get("flow")
+        if isinstance(flow, dict):
+            yield flow
+
+
+def server_status(address: str, tls: RelayTLS | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Relay's ServerStatus (flows held, ring capacity, unavailable nodes); {} when not implemented."""
+    import grpc
+
+    classes = flow_messages()
+    channel = relay_channel(address, tls)
+    call = channel.unary_unary(
+        OBSERVER_SERVER_STATUS,
+        request_serializer=lambda message: message.SerializeToString(),
+        response_deserializer=classes["ServerStatusResponse"].FromString,
+    )
+    try:
+        response = call(classes["ServerStatusRequest"](), timeout=timeout)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+            return {}
+        raise _relay_error(address, exc) from None
+    finally:
+        channel.close()
+    result: dict[str, Any] = json_format.MessageToDict(
+        response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return result
+
+
+def read_relay(
+    address: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    namespaces: list[str],
+    tls: RelayTLS | None = None,
+    timeout: float = 120.0,
+) -> HubbleRead:
+    """The window from Relay, with its ServerStatus: unavailable nodes make the read incomplete."""
+    status = server_status(address, tls, timeout=min(timeout, 30.0))
+    read = collect(responses_from_relay(address, since, until, namespaces, tls, timeout))
+    read.status = status
+    read.unavailable_nodes += [f"{name} unavailable (ServerStatus)" for name in status.get("unavailable_nodes") or []]
+    unavailable = int(status.get("num_unavailable_nodes") or 0)
+    if unavailable and not status.get("unavailable_nodes"):
+        read.unavailable_nodes.append(f"{unavailable} nodes unavailable (ServerStatus)")
+    return read
