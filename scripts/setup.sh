@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-debian_packages=(nginx libnginx-mod-http-headers-more-filter chromium wrk)
+debian_packages=(nginx libnginx-mod-http-headers-more-filter chromium poppler-utils wrk)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

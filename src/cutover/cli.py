@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cutover import __version__
-from cutover.errors import CutoverError
+from cutover.errors import CutoverError, InputError
 from cutover.lab import PROFILES, Lab, LabOptions, LabState
 from cutover.lab.faults import FAULTS
 from cutover.lab.process import alive
@@ -39,14 +39,32 @@ def _parser() -> argparse.ArgumentParser:
         lab_commands.add_parser("down", help="stop every lab process, by pid"),
     ):
         sub.add_argument("--state", type=Path, default=None, help="state directory (default: ./.lab)")
-    report = commands.add_parser("report", help="re-render the go/no-go page from one or more summary.json files")
-    report.add_argument("summaries", nargs="+", type=Path, metavar="SUMMARY.json")
+    report = commands.add_parser(
+        "report",
+        help="re-render the go/no-go page from one or more summary.json files (merged), or print a page to PDF",
+    )
+    report.add_argument(
+        "summaries",
+        nargs="+",
+        type=Path,
+        metavar="SUMMARY.json",
+        help="summary.json files (a later run of the same check supersedes an earlier one), or one go-no-go.html",
+    )
     report.add_argument(
         "-o",
         "--output",
         type=Path,
         default=Path("reports/merged/go-no-go.html"),
         help="the HTML file to write (default: reports/merged/go-no-go.html)",
+    )
+    report.add_argument(
+        "--pdf",
+        nargs="?",
+        type=Path,
+        const=Path("-"),
+        default=None,
+        metavar="FILE",
+        help="also print the page to an A4 PDF through headless Chromium (default FILE: the page's name with .pdf)",
     )
     inventory = commands.add_parser(
         "inventory", help="phase 0: inventory.json, the Ingress backup, a draft targets file"
@@ -139,8 +157,20 @@ def _lab_down(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    output, verdict = render_reports(list(args.summaries), args.output)
+    from cutover.report.pdf import print_pdf
+
+    inputs = list(args.summaries)
+    if len(inputs) == 1 and inputs[0].suffix == ".html":
+        if args.pdf is None:
+            raise InputError("is a page: pass --pdf to print it, or give summary.json files", file=str(inputs[0]))
+        pdf = inputs[0].with_suffix(".pdf") if args.pdf == Path("-") else args.pdf
+        print(f"pdf: {print_pdf(inputs[0], pdf)}")
+        return 0
+    output, verdict = render_reports(inputs, args.output)
     print(f"{verdict}: {output}")
+    if args.pdf is not None:
+        pdf = output.with_suffix(".pdf") if args.pdf == Path("-") else args.pdf
+        print(f"pdf: {print_pdf(output, pdf)}")
     return 0 if verdict == "GO" else 1
 
 

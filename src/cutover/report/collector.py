@@ -20,6 +20,7 @@ from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
 from cutover.report.summary import check_ticket, next_run_directory, refresh_latest, write_summary
 from cutover.report.verdict import BLOCKING, CheckResult, decide, waiver_for
+from cutover.suite import SUITE_DIR
 
 if TYPE_CHECKING:
     from cutover.plugin import CutoverPlugin
@@ -74,6 +75,13 @@ class GoNoGoReport:
         self.collect_errors: list[str] = []
         self.summary: dict[str, Any] | None = None
         self.latest: Path | None = None
+        self.environment_table: dict[str, Any] = {}
+
+    def pytest_metadata(self, metadata: dict[str, Any], config: pytest.Config) -> None:
+        """pytest-html's environment box would come before the verdict: its facts move into a
+        collapsed section at the end of the page instead."""
+        self.environment_table = {str(k): v for k, v in metadata.items()}
+        metadata.clear()
 
     # -- collection ------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -165,6 +173,9 @@ class GoNoGoReport:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
         report = outcome.get_result()
+        if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            # pytest keeps (file, line, reason); the page shows only the reason, not the tuple.
+            report.longrepr = _SkipReason(report.longrepr)
         if self.own_page or (report.when != "call" and not (report.when == "setup" and report.skipped)):
             return
         case = self.cases.get(item.nodeid)
@@ -223,12 +234,14 @@ class GoNoGoReport:
         plugin = self.session_plugin
         targets = plugin.loaded_targets
         source = targets.source if targets else {}
+        shown = self._shown_path
         if source.get("kind") == "lab":
-            environment = f"embedded lab, profile {source.get('profile')}, manifests {source.get('manifests')}" + (
-                f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
-            )
+            environment = f"embedded lab, profile {source.get('profile')}, manifests {shown(source.get('manifests'))}"
+            environment += f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
         elif targets is not None:
-            environment = f"targets {targets.path}" + (f" ({source.get('context')})" if source.get("context") else "")
+            environment = f"targets {shown(targets.path)}" + (
+                f" ({source.get('context')})" if source.get("context") else ""
+            )
         else:
             environment = "-"
         checks = [r for r in results if r.kind != "other"]
@@ -266,7 +279,7 @@ class GoNoGoReport:
             "waves": sorted({r.wave for r in checks if r.wave is not None}),
             "services": list(dict.fromkeys(r.service for r in checks)),
             "selection": selection or "all",
-            "targets": str(targets.path) if targets and targets.path else None,
+            "targets": shown(targets.path) if targets and targets.path else None,
             "environment": environment,
             "lab_profile": source.get("profile"),
             "cluster_context": plugin.cluster_description(),
@@ -281,7 +294,19 @@ class GoNoGoReport:
             "waivers": waivers,
             "warnings": [w for r in results for w in r.warnings],
             "notes": list(targets.notes) if targets else [],
+            "environment_table": self.environment_table,
         }
+
+    def _shown_path(self, path: object) -> str:
+        """A path as it may be attached to a ticket: relative to where pytest was started (or to
+        the cutover checkout), never this machine's absolute layout."""
+        if path is None:
+            return "-"
+        resolved = Path(str(path)).resolve()
+        for base in (self.config.invocation_params.dir, SUITE_DIR.parents[2]):
+            if resolved.is_relative_to(base.resolve()):
+                return str(resolved.relative_to(base.resolve())) or "."
+        return resolved.name
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = "cutover go/no-go" + (f" - {self.ticket}" if self.ticket else "")
@@ -360,6 +385,13 @@ def _headline(check: dict[str, Any]) -> str:
 def _short(value: Any) -> str:
     text = "(none)" if value is None else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _SkipReason(tuple):  # type: ignore[type-arg]
+    """A skip's (file, line, reason) that prints as its reason alone."""
+
+    def __str__(self) -> str:
+        return str(self[2]).removeprefix("Skipped: ")
 
 
 def _reports_dir(config: pytest.Config) -> Path:

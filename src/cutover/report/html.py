@@ -13,7 +13,7 @@ from cutover.report.verdict import BLOCKING, OUTCOMES
 __all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
 KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
-OPTIONAL_KINDS = ("load",)
+OPTIONAL_KINDS = ("unmodelled", "load", "soak")
 CLUSTER_KINDS = ("phase0", "phase1", "coverage", "phase3")
 CELL = {
     "passed": "pass",
@@ -45,8 +45,22 @@ CSS = """
 .cutover pre { white-space: pre-wrap; word-break: break-all; margin: 0; font-size: 12px; }
 .cutover dl.scope { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 14px; }
 .cutover dl.scope dt { font-weight: 600; }
-@media print { .cutover .banner { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  .cutover td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+.cutover details.compact { margin: 4px 0; } .cutover details.compact summary { cursor: pointer; }
+.cutover .service-block h3.service { margin: 18px 0 4px; }
+.cutover svg { max-width: 100%; height: auto; overflow: visible; }
+/* pytest-html's own environment box: the same facts are in the collapsed section at the end. */
+#environment-header, #environment { display: none; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  .cutover .banner, .cutover td, .cutover .evidence { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .cutover .service-block { break-before: page; }
+  .cutover .service-block:first-of-type { break-before: auto; }
+  .cutover .evidence { break-inside: avoid; }
+  .cutover details { display: block; } .cutover details > summary { list-style: none; }
+  .filters, .filter, .summary__reload, .summary__spacer, .controls, .collapse, .expand, .logexpander,
+  input, button, #results-table, .summary__data > h2, .media, p.filter, #not-found-message { display: none !important; }
+  body { font-size: 11px; }
+}
 """
 
 
@@ -79,7 +93,22 @@ def _scope(summary: dict[str, Any]) -> str:
         ("cutover", summary.get("suite_version", "-")),
     ]
     body = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
-    return f'<h2>Scope</h2><dl class="scope">{body}</dl>'
+    runs = summary.get("runs") or []
+    table = ""
+    if runs:
+        lines = "".join(
+            f"<tr><td>{e(r.get('started'))}</td><td>{e(r.get('selection'))}</td><td>{e(r.get('environment'))}</td>"
+            f"<td>{e(_endpoint((r.get('endpoints') or {}).get('nginx')))}<br>"
+            f"{e(_endpoint((r.get('endpoints') or {}).get('gateway')))}</td>"
+            f"<td>{e(r.get('ticket') or '-')}</td><td>{e(r.get('verdict'))}"
+            f"{'' if r.get('complete') is not False else ' (incomplete)'}</td></tr>"
+            for r in runs
+        )
+        table = (
+            '<table class="grid" id="cutover-runs"><tr><th>run started</th><th>selection</th><th>against</th>'
+            f"<th>nginx / gateway</th><th>ticket</th><th>verdict</th></tr>{lines}</table>"
+        )
+    return f'<h2>Scope</h2><dl class="scope">{body}</dl>{table}'
 
 
 def _endpoint(endpoint: dict[str, Any] | None) -> str:
@@ -88,12 +117,20 @@ def _endpoint(endpoint: dict[str, Any] | None) -> str:
     return f"{endpoint.get('address')} (http {endpoint.get('http_port')}, https {endpoint.get('https_port')})"
 
 
+def _cell_text(outcomes: list[str]) -> tuple[str, str]:
+    """The cell's class (its worst outcome) and what it counts: "3 pass, 1 n.a.", "1 fail of 4"."""
+    worst = min(outcomes, key=OUTCOMES.index)
+    css = CELL[worst].replace(".", "").replace(" ", "")
+    if len(outcomes) == 1:
+        return css, CELL[worst]
+    if worst in BLOCKING:
+        return css, f"{outcomes.count(worst)} {CELL[worst]} of {len(outcomes)}"
+    counts = [f"{outcomes.count(o)} {CELL[o]}" for o in OUTCOMES if o in outcomes]
+    return css, ", ".join(counts)
+
+
 def _matrix(checks: list[dict[str, Any]]) -> str:
-    services: list[str] = []
-    for check in checks:
-        if check["service"] not in services:
-            services.append(check["service"])
-    order = list(OUTCOMES)
+    services = list(dict.fromkeys(check["service"] for check in checks))
     present = {c["kind"] for c in checks}
     kinds = [*KINDS, *(k for k in (*OPTIONAL_KINDS, *CLUSTER_KINDS) if k in present)]
     head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
@@ -105,24 +142,48 @@ def _matrix(checks: list[dict[str, Any]]) -> str:
             if not outcomes:
                 cells.append('<td class="na">-</td>')
                 continue
-            worst = min(outcomes, key=order.index)
-            css = CELL[worst].replace(".", "").replace(" ", "")
-            count = f" ({outcomes.count(worst)}/{len(outcomes)})" if len(outcomes) > 1 and worst != "n/a" else ""
-            cells.append(f'<td class="{css}">{e(CELL[worst])}{e(count)}</td>')
+            css, text = _cell_text(outcomes)
+            cells.append(f'<td class="{css}">{e(text)}</td>')
         rows.append(f"<tr><th>{e(service)}</th>{''.join(cells)}</tr>")
-    return f'<h2>Services &times; checks</h2><table class="grid" id="cutover-matrix"><tr><th>service</th>{head}</tr>{"".join(rows)}</table>'
+    return (
+        '<h2>Services &times; checks</h2><table class="grid" id="cutover-matrix">'
+        f"<tr><th>service</th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def readable(value: Any) -> str:
+    """A value as a reader wants it: yes/no for booleans, lists joined, mappings one per line."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "\n".join(f"  {k}: {readable(v)}" for k, v in value.items() if not _absent(v))
+    if isinstance(value, list | tuple):
+        if all(isinstance(item, str | int | float) for item in value):
+            return ", ".join(str(item) for item in value)
+        return json.dumps(value, indent=1, sort_keys=True, default=str)
+    return str(value)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
 
 
 def _side(title: str, data: Any) -> str:
+    if _absent(data):
+        return ""
     if not isinstance(data, dict):
-        return f'<div class="side"><b>{e(title)}</b><pre>{e(data)}</pre></div>'
+        return f'<div class="side"><b>{e(title)}</b><pre>{e(readable(data))}</pre></div>'
     lines = []
     for key, value in data.items():
-        if key in ("arrivals", "heartbeats"):
+        if key in ("arrivals", "heartbeats") or _absent(value):
             continue
-        text = json.dumps(value, indent=1, sort_keys=True) if isinstance(value, dict | list) else value
-        lines.append(f"{key}: {text}")
+        text = readable(value)
+        lines.append(f"{key}:\n{text}" if isinstance(value, dict) else f"{key}: {text}")
     return f'<div class="side"><b>{e(title)}</b><pre>{e(chr(10).join(lines))}</pre></div>'
+
+
+def _cell_value(value: Any) -> str:
+    return "(none)" if value is None else readable(value)
 
 
 def _differences(differences: list[dict[str, Any]]) -> str:
@@ -130,7 +191,8 @@ def _differences(differences: list[dict[str, Any]]) -> str:
         return ""
     left, right = differences[0].get("sides") or ("nginx", "gateway")
     rows = "".join(
-        f"<tr><td>{e(d.get('field'))}</td><td>{e(d.get('nginx'))}</td><td>{e(d.get('gateway'))}</td>"
+        f"<tr><td>{e(d.get('field'))}</td><td>{e(_cell_value(d.get('nginx')))}</td>"
+        f"<td>{e(_cell_value(d.get('gateway')))}</td>"
         f"<td>{e(d.get('severity'))}{' (expected: ' + e(d.get('expected')) + ')' if d.get('expected') else ''}</td>"
         f"<td>{e(d.get('note'))}</td></tr>"
         for d in differences
@@ -234,16 +296,20 @@ def latency_chart(evidence: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _chart(check: dict[str, Any]) -> str:
+    evidence = check.get("evidence") or {}
+    if check.get("kind") == "sse" and evidence.get("nginx"):
+        return sse_chart(evidence)
+    if check.get("kind") == "timeouts" and evidence.get("durations"):
+        return timeout_chart(evidence)
+    if check.get("kind") == "load" and evidence.get("nginx"):
+        return latency_chart(evidence)
+    return ""
+
+
 def check_extra(check: dict[str, Any]) -> str:
     """One check's evidence: both sides side by side, the differences, and its chart."""
     evidence = check.get("evidence") or {}
-    chart = ""
-    if check.get("kind") == "sse" and evidence:
-        chart = sse_chart(evidence)
-    elif check.get("kind") == "timeouts" and evidence.get("durations"):
-        chart = timeout_chart(evidence)
-    elif check.get("kind") == "load" and evidence:
-        chart = latency_chart(evidence)
     waiver = check.get("waiver")
     waiver_html = (
         f"<p>Waived by {e(waiver.get('owner'))} until {e(waiver.get('expires'))}: {e(waiver.get('reason'))}</p>"
@@ -251,30 +317,62 @@ def check_extra(check: dict[str, Any]) -> str:
         else ""
     )
     message = f"<pre>{e(check.get('message'))}</pre>" if check.get("message") and not check.get("differences") else ""
+    # Cluster findings compare expected with found: there are no proxy panes to show.
+    sides = "".join(_side(name, evidence.get(name)) for name in ("nginx", "gateway"))
     return (
         f'<div class="evidence {"waived" if check.get("outcome") == "waived" else ""}">'
         f"<h3>{e(check.get('id'))} &middot; {e(check.get('kind'))} &middot; {e(check.get('outcome'))}</h3>"
-        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{chart}"
-        f'<div class="sides">{_side("nginx", evidence.get("nginx"))}{_side("gateway", evidence.get("gateway"))}</div>'
-        "</div>"
+        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{_chart(check)}"
+        + (f'<div class="sides">{sides}</div>' if sides else "")
+        + "</div>"
+    )
+
+
+def _passed_evidence(checks: list[dict[str, Any]]) -> str:
+    """What a board approves on for a GO too: the stream timelines and timeout bars, compact."""
+    shown = [c for c in checks if c["outcome"] == "passed" and _chart(c)]
+    if not shown:
+        return ""
+    items = "".join(
+        f'<details class="compact" open><summary>{e(c["id"])} &middot; {e(c["kind"])}</summary>{_chart(c)}</details>'
+        for c in shown
+    )
+    return f'<h2>Evidence of the passing long probes</h2><div id="cutover-passed-evidence">{items}</div>'
+
+
+def _environment(summary: dict[str, Any]) -> str:
+    environment = summary.get("environment_table") or {}
+    if not environment:
+        return ""
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(readable(v))}</td></tr>" for k, v in environment.items())
+    return (
+        '<details id="cutover-environment"><summary><b>Environment</b> (Python, platform, packages)</summary>'
+        f'<table class="grid">{rows}</table></details>'
     )
 
 
 def fragments(summary: dict[str, Any]) -> list[str]:
     checks = summary.get("checks") or []
-    parts = [f"<style>{CSS}</style>", _banner(summary), _scope(summary), _matrix(checks)]
+    parts = [f"<style>{CSS}</style>", _banner(summary)]
     if summary.get("complete") is False:
-        parts.insert(
-            2,
+        parts.append(
             '<p id="cutover-incomplete"><b>This run is incomplete</b>: '
-            f"{e(summary.get('incomplete_reason'))}. Its results are shown as they stood; run it again.</p>",
+            f"{e(summary.get('incomplete_reason'))}. Its results are shown as they stood; run it again.</p>"
         )
+    parts += [_scope(summary), _matrix(checks)]
     failing = [c for c in checks if c["outcome"] in BLOCKING]
     if failing:
-        parts.append("<h2>Failures</h2>" + "".join(check_extra(c) for c in failing))
+        blocks = []
+        for service in dict.fromkeys(c["service"] for c in failing):
+            own = "".join(check_extra(c) for c in failing if c["service"] == service)
+            blocks.append(f'<div class="service-block"><h3 class="service">{e(service)}</h3>{own}</div>')
+        parts.append("<h2>Findings</h2>" + "".join(blocks))
     waived = [c for c in checks if c["outcome"] == "waived"]
     if waived:
         parts.append("<h2>Waived</h2>" + "".join(check_extra(c) for c in waived))
+    passed = _passed_evidence(checks)
+    if passed:
+        parts.append(passed)
     refused = [w for w in summary.get("waivers") or [] if w.get("status") != "valid"]
     if refused:
         items = "".join(f"<li>{e(w.get('check'))} / {e(w.get('service'))}: {e(w.get('status'))}</li>" for w in refused)
@@ -287,6 +385,16 @@ def fragments(summary: dict[str, Any]) -> list[str]:
     notes = summary.get("notes") or []
     if notes:
         parts.append("<h2>Lab notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    history = summary.get("superseded") or []
+    if history:
+        rows = "".join(
+            f"<li>{e(c.get('id'))} &middot; {e(c.get('kind'))}: {e(c.get('outcome'))} in the run of {e(c.get('run'))}</li>"
+            for c in history
+        )
+        parts.append(f"<h2>Superseded by a later run</h2><ul>{rows}</ul>")
+    environment = _environment(summary)
+    if environment:
+        parts.append(environment)
     return [f'<div class="cutover">{p}</div>' for p in parts]
 
 

@@ -70,32 +70,48 @@ def load_summary(path: Path) -> dict[str, Any]:
     return data
 
 
+def _run_key(summary: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(summary.get("started")), str(summary.get("selection")), str(summary.get("environment")))
+
+
 def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One summary from several runs (e.g. the nightly runs of each wave): checks side by side,
-    the verdict decided again over all of them."""
-    if len(summaries) == 1:
-        return summaries[0]
-    checks: list[dict[str, Any]] = []
+    """One summary from several runs (e.g. the nightly runs of each wave). The same run given
+    twice (reports/latest is a copy of a run directory) counts once; where two runs checked
+    the same thing (check id and kind), the later run's result stands and the earlier one is
+    kept as history; the verdict is decided again over what stands."""
+    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
     for summary in summaries:
-        checks.extend(summary.get("checks") or [])
-    broken = [s for s in summaries if s.get("complete") is False]
+        unique.setdefault(_run_key(summary), summary)
+    runs = sorted(unique.values(), key=lambda s: str(s.get("started")))
+    if len(runs) == 1:
+        return runs[0]
+    standing: dict[tuple[str, str], dict[str, Any]] = {}
+    superseded: list[dict[str, Any]] = []
+    for summary in runs:
+        for check in summary.get("checks") or []:
+            key = (str(check.get("id")), str(check.get("kind")))
+            if key in standing:
+                superseded.append(standing[key])
+            standing[key] = {**check, "run": summary.get("started")}
+    checks = list(standing.values())
+    broken = [s for s in runs if s.get("complete") is False]
     incomplete = (
-        f"{len(broken)} of the {len(summaries)} runs are incomplete ({broken[0].get('incomplete_reason')})"
+        f"{len(broken)} of the {len(runs)} runs are incomplete ({broken[0].get('incomplete_reason')})"
         if broken
         else None
     )
     verdict = decide([CheckResult.from_dict(c) for c in checks], incomplete)
-    first = summaries[0]
+    first = runs[0]
 
     def union(key: str) -> list[Any]:
         seen: list[Any] = []
-        for summary in summaries:
+        for summary in runs:
             for item in summary.get(key) or []:
                 if item not in seen:
                     seen.append(item)
         return seen
 
-    tickets = sorted({s["ticket"] for s in summaries if s.get("ticket")})
+    tickets = sorted({s["ticket"] for s in runs if s.get("ticket")})
     return {
         **first,
         "verdict": verdict.label,
@@ -107,13 +123,27 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "waves": sorted(union("waves")),
         "services": union("services"),
         "checks": checks,
+        "superseded": superseded,
         "waivers": union("waivers"),
         "warnings": union("warnings"),
         "notes": union("notes"),
-        "started": min(str(s.get("started")) for s in summaries),
-        "finished": max(str(s.get("finished")) for s in summaries),
-        "selection": "; ".join(str(s.get("selection") or "-") for s in summaries),
-        "merged_from": len(summaries),
+        "started": min(str(s.get("started")) for s in runs),
+        "finished": max(str(s.get("finished")) for s in runs),
+        "selection": "; ".join(str(s.get("selection") or "-") for s in runs),
+        "runs": [
+            {
+                "started": s.get("started"),
+                "selection": s.get("selection"),
+                "environment": s.get("environment"),
+                "lab_profile": s.get("lab_profile"),
+                "endpoints": s.get("endpoints"),
+                "ticket": s.get("ticket"),
+                "verdict": s.get("verdict"),
+                "complete": s.get("complete"),
+            }
+            for s in runs
+        ],
+        "merged_from": len(runs),
     }
 
 
