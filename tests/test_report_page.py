@@ -184,3 +184,14 @@ def test_progress_lines_for_long_probes_in_a_log(tmp_path: Path) -> None:
     assert any(line.startswith("cutover: lab ready in ") for line in lines)
     finished = [line for line in lines if line.startswith("cutover: long probe finished: llm-gateway[sse short")]
     assert len(finished) == 1, result.stdout[-2000:]
+
+
+def test_readme_lists_every_cutover_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    text = result.stdout.str()
+    group = text.split("cutover: ingress-nginx to Gateway API parity:")[1].split("\n\n")[0]
+    options = set(re.findall(r"^\s+(--[a-z-]+)", group, re.M))
+    assert {"--targets", "--fault", "--attempts", "--soak-max-gap"} <= options
+    readme = (ROOT / "README.md").read_text()
+    assert [o for o in sorted(options) if f"`{o}" not in readme] == []
+    assert "(repeatable" in group and "default: 3" in group and "default: v1.2.1" in group

@@ -1,4 +1,5 @@
-"""The `cutover` command: the embedded lab's lifecycle (and, later, reports and inventory)."""
+"""The `cutover` command: the embedded lab, merged reports and PDFs, the phase-0 inventory, and attaching a
+verdict to the change ticket."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from cutover import __version__
 from cutover.errors import CutoverError, InputError
-from cutover.lab import PROFILES, Lab, LabOptions, LabState
+from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, LabState
 from cutover.lab.faults import FAULTS
 from cutover.lab.process import alive
 from cutover.paths import default_manifests, default_state_dir
@@ -30,9 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--manifests", type=Path, default=None, help="directory of Kubernetes YAML (default: fixtures/metalkube)"
     )
-    up.add_argument("--profile", choices=sorted(PROFILES), default=None, help="gateway profile (Cilium version)")
-    up.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a fault (repeatable)")
-    up.add_argument("--ports", type=int, default=None, metavar="START", help="use consecutive ports from START")
+    up.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help=f"Cilium profile (default: the overlay's lab.profile, else {DEFAULT_PROFILE})",
+    )
+    up.add_argument(
+        "--fault", action="append", default=[], choices=sorted(FAULTS), metavar="NAME", help="seed a fault (repeatable)"
+    )
+    up.add_argument(
+        "--ports", type=int, default=None, metavar="START", help="use consecutive ports from START (default: free ones)"
+    )
     for sub in (
         up,
         lab_commands.add_parser("status", help="show the running lab"),
@@ -80,7 +90,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write a draft targets file with the checks each annotation calls for",
     )
-    attach = commands.add_parser("attach", help="upload the go/no-go report to the change ticket")
+    attach = commands.add_parser(
+        "attach",
+        help="upload the go/no-go report to the change ticket",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "environment (credentials are read from here only, never printed or written):\n"
+            "  JIRA_URL                      the Jira base URL; with it, --to defaults to jira\n"
+            "  JIRA_USER, JIRA_API_TOKEN     basic authentication\n"
+            "  JIRA_BEARER_TOKEN             bearer authentication instead\n"
+            "  CUTOVER_WEBHOOK_URL           the webhook (--to webhook)\n"
+            "  CUTOVER_WEBHOOK_TOKEN         optional bearer token for the webhook\n"
+            "An incomplete run, or one made for another ticket, is refused unless --force."
+        ),
+    )
     attach.add_argument("--ticket", required=True, help="the ticket, e.g. CHG-1234")
     attach.add_argument(
         "--report",

@@ -89,16 +89,39 @@ OPT_IN_MARKERS = ("phase3", "load", "soak")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cutover", "cutover: ingress-nginx to Gateway API parity")
     group.addoption("--targets", default=None, help="targets YAML (default: start the embedded lab)")
-    group.addoption("--manifests", default=None, help="manifests directory for the embedded lab")
-    group.addoption("--profile", default=None, choices=sorted(PROFILES), help="the lab's gateway profile")
-    group.addoption("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a lab fault")
+    group.addoption(
+        "--manifests",
+        default=None,
+        help="manifests directory: the embedded lab's and the offline cluster checks' (default: fixtures/metalkube)",
+    )
+    group.addoption(
+        "--profile",
+        default=None,
+        choices=sorted(PROFILES),
+        help=f"the lab's Cilium profile (default: the overlay's lab.profile, else {DEFAULT_PROFILE})",
+    )
+    group.addoption(
+        "--fault",
+        action="append",
+        default=[],
+        choices=sorted(FAULTS),
+        metavar="NAME",
+        help="seed a lab fault (repeatable; `cutover lab faults` lists them)",
+    )
     group.addoption("--lab-state", default=None, help="the lab's state directory (default: a temporary one)")
-    group.addoption("--attempts", type=int, default=None, help="consecutive agreeing attempts before judging")
+    group.addoption(
+        "--attempts",
+        type=int,
+        default=None,
+        help="consecutive agreeing attempts before a short probe is judged (default: 3)",
+    )
     group.addoption(
         "--kubeconfig", default=None, help="cluster checks: kubeconfig (default: in-cluster, then KUBECONFIG)"
     )
     group.addoption("--context", default=None, help="cluster checks: kubeconfig context")
-    group.addoption("--gateway-api-version", default="v1.2.1", help="the pinned Gateway API CRD bundle (phase1)")
+    group.addoption(
+        "--gateway-api-version", default="v1.2.1", help="the pinned Gateway API CRD bundle (phase1; default: v1.2.1)"
+    )
     group.addoption("--cilium-version", default=None, help="cluster checks: the Cilium version, when no agent pod says")
     group.addoption("--hubble-relay", default=None, metavar="HOST:PORT", help="soak: Hubble Relay's gRPC address")
     group.addoption("--hubble-tls-ca", default=None, help="soak: CA bundle for a TLS Hubble Relay")
@@ -128,9 +151,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--ticket", default=None, help="change ticket id (e.g. CHG-1234), shown in the report")
     group.addoption("--change-note", default=None, help="one line about the change, shown in the report")
-    group.addoption("--report-dir", default=None, help="where go/no-go reports go (default: reports/)")
-    group.addoption("--go-report", action="store_true", default=None, help="write the go/no-go report")
-    group.addoption("--no-go-report", action="store_false", dest="go_report", help="do not write it")
+    group.addoption(
+        "--report-dir", default=None, help="where go/no-go reports go (default: ./reports where pytest was started)"
+    )
+    group.addoption(
+        "--go-report",
+        action="store_true",
+        default=None,
+        help="write the go/no-go report with pytest-html's page even outside the suite",
+    )
+    group.addoption("--no-go-report", action="store_false", dest="go_report", help="do not write the go/no-go report")
     parser.addini("cutover_targets", "targets YAML used when --targets is not given", default="")
     parser.addini("cutover_manifests", "manifests directory for the embedded lab", default="")
     parser.addini("cutover_attempts", "consecutive agreeing attempts before judging", default="3")
