@@ -49,7 +49,7 @@ def test_clean_run_is_go_with_exit_0(tmp_path: Path) -> None:
     assert len(runs) == 1
     for name in ("go-no-go.html", "summary.json", "junit.xml"):
         assert (runs[0] / name).is_file() and (tmp_path / "latest" / name).is_file()
-        assert f"cutover report: {runs[0] / name}" in result.stdout
+    assert f"cutover report: {runs[0] / 'go-no-go.html'} (reports/latest refreshed: " in result.stdout
     page = (runs[0] / "go-no-go.html").read_text()
     assert "promote wave 2 &lt;b&gt;now&lt;/b&gt;" in page or "promote wave 2 &amp;lt;b&amp;gt;now" in page
     assert "<b>now</b>" not in page
