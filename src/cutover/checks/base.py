@@ -96,6 +96,7 @@ class Outcome:
     attempts: int = 1
     converged: bool = True
     duration: float = 0.0
+    baseline: str | None = None  # why nginx is not a valid reference (None when it is)
 
     @property
     def failures(self) -> list[Difference]:
