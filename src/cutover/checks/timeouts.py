@@ -128,7 +128,9 @@ def cases(targets: Targets) -> list[Case]:
                 )
             )
             if service.timeouts.get("beyond_limit"):
-                beyond = limits.read_timeout + float(service.timeouts.get("beyond_margin", DEFAULT_BEYOND_MARGIN))
+                # Silent past both idle limits, so both sides must cut; then when each cut is compared.
+                longest_idle = max(limits.read_timeout, limits.gateway_idle or 0.0)
+                beyond = longest_idle + float(service.timeouts.get("beyond_margin", DEFAULT_BEYOND_MARGIN))
                 result.append(
                     Case(
                         INFO,
@@ -256,7 +258,8 @@ def _judge_beyond(
                 "gateway limit",
                 _describe(nginx),
                 _describe(gateway),
-                note=f"gateway did not enforce the {read:g} s limit",
+                note=f"gateway did not enforce the {read:g} s limit"
+                + (f" nor its own {limits.gateway_idle:g} s idle limit" if limits.gateway_idle else ""),
             )
         )
     elif _cut(nginx) and gateway.elapsed < nginx.elapsed - tolerance:

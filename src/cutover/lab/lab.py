@@ -31,7 +31,13 @@ from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
 from cutover.lab.nginx_render import NginxConfig, render_nginx, resolve_service_port, service_port_is_tls
 from cutover.lab.pki import LabPKI
 from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
-from cutover.lab.profiles import DEFAULT_PROFILE, GatewayProfile, get_profile, profile_for_bundle
+from cutover.lab.profiles import (
+    DEFAULT_PROFILE,
+    GatewayProfile,
+    get_profile,
+    profile_for_bundle,
+    with_stream_idle_timeout,
+)
 from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
@@ -222,6 +228,9 @@ class Lab:
         if not profile_name and lab_settings.get("gateway_api_bundle"):
             profile_name = profile_for_bundle(str(lab_settings["gateway_api_bundle"]))
         self.profile = get_profile(profile_name or DEFAULT_PROFILE)
+        if lab_settings.get("stream_idle_timeout"):
+            # Cilium's operator flag proxy-stream-idle-timeout-seconds (the connection manager's idle limit).
+            self.profile = with_stream_idle_timeout(self.profile, float(lab_settings["stream_idle_timeout"]))
         if not manifests.ingresses and not manifests.http_routes:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
 
