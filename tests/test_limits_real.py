@@ -1,6 +1,6 @@
 """Limits at their real values, with limits of a few seconds: nginx's proxy-read-timeout is 6 s
-here, so the silent probes stay silent 4 s, the long stream lasts 9 s with an event every second
-and the beyond-limit probe 9 s. Each seeded fault sits close to the threshold and must fail the
+here, so the silent probes stay silent 4 s, the long stream lasts 9 s with an event every second,
+and the beyond-limit probe is silent 11 s (past the Gateway's stream idle timeout, set to 8 s). Each seeded fault sits close to the threshold and must fail the
 right probe for the right reason; the clean lab passes every probe.
 
 The probes run in-process against real nginx and Envoy (one lab per configuration, all probes
@@ -61,9 +61,23 @@ spec:
 SETTINGS = {"outlast_margin": 3, "beyond_limit": True, "beyond_margin": 3}
 
 
-def _manifests(directory: Path, **timeout_settings: object) -> Path:
+# The Gateway sends the route to another Service that also answers 200 and streams the same events.
+OTHER_BACKEND = (
+    MANIFESTS.replace(
+        "    - backendRefs: [{name: llm-gateway, port: 8080}]", "    - backendRefs: [{name: llm-canary, port: 8080}]"
+    )
+    + """---
+apiVersion: v1
+kind: Service
+metadata: {name: llm-canary, namespace: inference}
+spec: {ports: [{name: http, port: 8080}]}
+"""
+)
+
+
+def _manifests(directory: Path, objects: str = MANIFESTS, **timeout_settings: object) -> Path:
     directory.mkdir()
-    (directory / "objects.yaml").write_text(MANIFESTS)
+    (directory / "objects.yaml").write_text(objects)
     overlay = {
         # The Gateway's stream idle timeout (Cilium's proxy-stream-idle-timeout-seconds) at 8 s,
         # so the beyond-limit probe (silent past both idle limits) stays short.
@@ -83,6 +97,7 @@ CONFIGURATIONS = {
     "idle-under-read-timeout": ("clean", "idle-under-read-timeout"),
     "early-answer": ("clean", "early-answer"),
     "overstated": ("overstated", None),
+    "other-backend": ("other-backend", None),
 }
 
 
@@ -91,7 +106,11 @@ def outcomes(
     start_lab: Callable[..., RunningLab], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, tuple[Case, Outcome]]]:
     base = tmp_path_factory.mktemp("limits")
-    variants = {"clean": _manifests(base / "clean"), "overstated": _manifests(base / "overstated", read_timeout=10)}
+    variants = {
+        "clean": _manifests(base / "clean"),
+        "overstated": _manifests(base / "overstated", read_timeout=10),
+        "other-backend": _manifests(base / "other-backend", OTHER_BACKEND),
+    }
     work: list[tuple[str, Case, ProbeContext]] = []
     for name, (variant, fault) in CONFIGURATIONS.items():
         lab = start_lab(variants[variant], faults=(fault,) if fault else ())
@@ -184,3 +203,14 @@ def test_nginx_failing_where_it_should_succeed_is_a_broken_baseline(
     assert outcome.baseline.startswith("nginx did not serve a request silent for 8 s (504 after 6."), outcome.baseline
     _, outcome = found["sse silent 8s"]
     assert outcome.baseline is not None and "nginx did not complete the stream" in outcome.baseline
+
+
+def test_a_wrong_backend_that_also_answers_is_named(outcomes: dict[str, dict[str, tuple[Case, Outcome]]]) -> None:
+    found = outcomes["other-backend"]
+    case, outcome = found["silent 4s /"]
+    text = _failure_text(case, outcome)
+    assert "backend: nginx inference/llm-gateway, gateway inference/llm-canary" in text, text
+    case, outcome = found["sse outlast 9s"]
+    text = _failure_text(case, outcome)
+    assert "event backend: nginx all 10 events from inference/llm-gateway" in text, text
+    assert "10 of 10 events from elsewhere (event 1: inference/llm-canary)" in text, text
