@@ -75,13 +75,15 @@ spec: {ports: [{name: http, port: 8080}]}
 )
 
 
-def _manifests(directory: Path, objects: str = MANIFESTS, **timeout_settings: object) -> Path:
+def _manifests(
+    directory: Path, objects: str = MANIFESTS, stream_idle_timeout: float = 8, **timeout_settings: object
+) -> Path:
     directory.mkdir()
     (directory / "objects.yaml").write_text(objects)
     overlay = {
         # The Gateway's stream idle timeout (Cilium's proxy-stream-idle-timeout-seconds) at 8 s,
         # so the beyond-limit probe (silent past both idle limits) stays short.
-        "lab": {"profile": "cilium-1.20", "stream_idle_timeout": 8},
+        "lab": {"profile": "cilium-1.20", "stream_idle_timeout": stream_idle_timeout},
         "services": {"llm-gateway": {"timeouts": {**SETTINGS, **timeout_settings}, "sse": {"streams": []}}},
     }
     (directory / "cutover.yaml").write_text(yaml.safe_dump(overlay))
@@ -98,6 +100,8 @@ CONFIGURATIONS = {
     "early-answer": ("clean", "early-answer"),
     "overstated": ("overstated", None),
     "other-backend": ("other-backend", None),
+    # proxy-read-timeout 20 s and a route without timeouts under cilium-1.15.0: Envoy's 15 s default.
+    "no-llm-timeouts": ("read-20", "no-llm-timeouts"),
 }
 
 
@@ -110,13 +114,16 @@ def outcomes(
         "clean": _manifests(base / "clean"),
         "overstated": _manifests(base / "overstated", read_timeout=10),
         "other-backend": _manifests(base / "other-backend", OTHER_BACKEND),
+        "read-20": _manifests(
+            base / "read-20", MANIFESTS.replace('proxy-read-timeout: "6"', 'proxy-read-timeout: "20"'), 300
+        ),
     }
     work: list[tuple[str, Case, ProbeContext]] = []
     for name, (variant, fault) in CONFIGURATIONS.items():
         lab = start_lab(variants[variant], faults=(fault,) if fault else ())
         context = ProbeContext(lab.targets)
         for case in [*timeouts.cases(lab.targets), *sse.cases(lab.targets)]:
-            if case.runner is not None:
+            if case.runner is not None and (name != "no-llm-timeouts" or case.probe.startswith("silent")):
                 work.append((name, case, context))
     with ThreadPoolExecutor(max_workers=len(work)) as pool:
         futures = [(name, case, pool.submit(case.run, context)) for name, case, context in work]
@@ -214,3 +221,12 @@ def test_a_wrong_backend_that_also_answers_is_named(outcomes: dict[str, dict[str
     text = _failure_text(case, outcome)
     assert "event backend: nginx all 10 events from inference/llm-gateway" in text, text
     assert "10 of 10 events from elsewhere (event 1: inference/llm-canary)" in text, text
+
+
+def test_envoys_15_s_route_default_is_the_classic_regression(
+    outcomes: dict[str, dict[str, tuple[Case, Outcome]]],
+) -> None:
+    case, outcome = outcomes["no-llm-timeouts"]["silent 18s /"]
+    text = _failure_text(case, outcome)
+    assert "result: nginx 200 from inference/llm-gateway after 18." in text and "gateway 504 after 15." in text, text
+    assert "the classic 15 s regression" in text, text
