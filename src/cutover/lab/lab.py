@@ -647,7 +647,10 @@ def _match_rank(path_type: str, value: str, path: str) -> tuple[int, int] | None
     if path_type == "Exact":
         return (0, -len(value)) if path == value else None
     if path_type == "RegularExpression":
-        return (1, -len(value)) if re.fullmatch(value, path) else None
+        try:
+            return (1, -len(value)) if re.fullmatch(value, path) else None
+        except re.error:  # RE2 syntax Python does not read: the rule cannot be judged here
+            return None
     bare = value.rstrip("/")
     if not bare or path == bare or path.startswith(bare + "/"):
         return (2, -len(bare))
