@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cutover.checks import sse
 from cutover.checks.timeouts import limits_for
 from cutover.errors import InputError
 from cutover.lab import Lab, LabOptions
@@ -69,3 +70,21 @@ def test_the_lab_reads_each_rules_gateway_limit(tmp_path: Path) -> None:
     corrected = _lab_timeouts(CORRECTED, tmp_path / "corrected")
     assert corrected["llm-gateway"]["paths"][1] == {"path": "/v1/chat/completions", "gateway_total": 0.0}
     assert corrected["grafana"]["read_timeout"] == 60
+
+
+def _sse_probes(timeouts: dict[str, Any]) -> list[str]:
+    targets = parse_targets(
+        {
+            "endpoints": {"nginx": {"address": "127.0.0.1"}, "gateway": {"address": "127.0.0.2"}},
+            "services": [{"name": "llm", "host": "llm.example", "checks": ["sse"], "timeouts": timeouts}],
+        }
+    )
+    return [case.probe for case in sse.cases(targets)]
+
+
+def test_the_long_stream_outlasts_both_limits() -> None:
+    assert _sse_probes({"read_timeout": 120}) == ["sse outlast 150s", "sse silent 118s"]
+    # A total limit longer than nginx's idle limit: the stream must outlast it too.
+    assert _sse_probes({"read_timeout": 120, "gateway_total": 300})[0] == "sse outlast 330s"
+    # The longest stream the service must serve, when the target knows it.
+    assert _sse_probes({"read_timeout": 120, "gateway_total": 600, "max_stream_seconds": 200})[0] == "sse outlast 200s"
