@@ -20,11 +20,8 @@ class FaultRun:
 
 
 FAULT_RUNS = [
-    FaultRun(
-        "no-llm-timeouts",
-        ("-m", "timeouts", "-k", "llm-gateway"),
-        ("llm-gateway[slow 20s]", "result: nginx 200 after 2", "gateway 504 after 15", "the classic 15 s regression"),
-    ),
+    # The timeout faults (no-llm-timeouts, request-timeout-*, idle-under-read-timeout, early-answer)
+    # are proven on manifests whose limits are a few seconds: tests/test_limits_real.py.
     FaultRun(
         "sse-buffering", ("-m", "sse", "-k", "long"), ("llm-gateway[sse long 18s]", "arrival of event 1", "buffering")
     ),
@@ -153,7 +150,10 @@ def test_seeded_fault_fails_its_check(
 
 
 def test_corrected_configuration_passes_every_check() -> None:
-    result = run_checks("--manifests", str(CORRECTED))
+    # The probes at the real limits (silent 58 s / 118 s, a 150 s stream) belong to the main job
+    # (`pytest -m wave2`) and bench/wave2_walltime.py; the same mechanism is proven here with
+    # limits of a few seconds in tests/test_limits_real.py.
+    result = run_checks("--manifests", str(CORRECTED), "-k", "not silent and not outlast and not beyond")
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
 

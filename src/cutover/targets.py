@@ -537,6 +537,64 @@ def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
     )
 
 
+# Every timeouts field, with its meaning: numbers are seconds.
+TIMEOUT_FIELDS = {
+    "read_timeout": "nginx's idle limit (proxy-read-timeout)",
+    "idle_margin": "how far under read_timeout the silent probe stays",
+    "gateway_total": "the Gateway route's total-duration limit (timeouts.request / backendRequest; 0 = none)",
+    "gateway_idle": "the Gateway's stream idle timeout",
+    "max_stream_seconds": "the longest stream the service must serve",
+    "outlast_margin": "how far the long stream outlasts both limits",
+    "beyond_margin": "how far past read_timeout the beyond-limit probe stays silent",
+    "tolerance_seconds": "how much earlier than nginx the Gateway may cut",
+    "slow_request_seconds": "legacy: ignored, the silent probe follows read_timeout",
+}
+
+
+def _seconds_field(f: _Fields, value: Any, where: str, zero_ok: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (value == 0 and not zero_ok):
+        wanted = "a number of seconds >= 0" if zero_ok else "a number of seconds > 0"
+        raise f.fail(where, f"must be {wanted}, got {value!r}")
+    return float(value)
+
+
+def _timeouts(f: _Fields, value: Any, where: str) -> dict[str, Any]:
+    """The timeouts settings, checked field by field (one-line errors)."""
+    entry = dict(f.mapping(value, where))
+    for key in entry:
+        if key not in (*TIMEOUT_FIELDS, "beyond_limit", "path", "paths"):
+            known = ", ".join((*TIMEOUT_FIELDS, "beyond_limit", "path", "paths"))
+            raise f.fail(f"{where}.{key}", f"is not a timeouts setting; known: {known}")
+    for key in TIMEOUT_FIELDS:
+        if entry.get(key) is not None:
+            entry[key] = _seconds_field(f, entry[key], f"{where}.{key}", zero_ok=key in ("gateway_total",))
+    if "beyond_limit" in entry and not isinstance(entry["beyond_limit"], bool):
+        raise f.fail(f"{where}.beyond_limit", f"must be true or false, got {entry['beyond_limit']!r}")
+    read_timeout = entry.get("read_timeout", 60.0)
+    if entry.get("idle_margin") is not None and entry["idle_margin"] >= read_timeout:
+        raise f.fail(
+            f"{where}.idle_margin", f"must be below read_timeout ({read_timeout:g} s), got {entry['idle_margin']:g}"
+        )
+    if entry.get("path") is not None and not str(entry["path"]).startswith("/"):
+        raise f.fail(f"{where}.path", f"must start with '/', got {entry['path']!r}")
+    rules = []
+    for index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths")):
+        rule = dict(f.mapping(item, f"{where}.paths[{index}]", required=True))
+        path = f.text(rule.get("path"), f"{where}.paths[{index}].path")
+        if not path.startswith("/"):
+            raise f.fail(f"{where}.paths[{index}].path", f"must start with '/', got {path!r}")
+        rule["path"] = path
+        for key in ("gateway_total", "read_timeout"):
+            if rule.get(key) is not None:
+                rule[key] = _seconds_field(
+                    f, rule[key], f"{where}.paths[{index}].{key}", zero_ok=key == "gateway_total"
+                )
+        rules.append(rule)
+    if rules:
+        entry["paths"] = rules
+    return entry
+
+
 def _date(f: _Fields, value: Any, where: str) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -629,7 +687,7 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 backends=[str(b) for b in f.listing(entry.get("backends"), f"{where}.backends")],
                 paths=paths,
                 checks=checks,
-                timeouts=f.mapping(entry.get("timeouts"), f"{where}.timeouts"),
+                timeouts=_timeouts(f, entry.get("timeouts"), f"{where}.timeouts"),
                 sse=f.mapping(entry.get("sse"), f"{where}.sse"),
                 source_ip=source_ip,
                 backend_tls=backend_tls,

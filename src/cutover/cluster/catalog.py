@@ -51,8 +51,12 @@ _MAPPED = {
     "mirror-host": "HTTPRoute RequestMirror filter",
     "mirror-request-body": "HTTPRoute RequestMirror filter",
     "custom-headers": "HTTPRoute ResponseHeaderModifier",
-    "proxy-read-timeout": "HTTPRoute rules[].timeouts.request / backendRequest",
-    "proxy-send-timeout": "HTTPRoute rules[].timeouts.request / backendRequest",
+    # An idle limit on nginx; timeouts.request / backendRequest are a total duration (Envoy's route
+    # timeout) that cuts long streams: see notes/issue11-b.md and checks/sse.py.
+    "proxy-read-timeout": "HTTPRoute rules[].timeouts.request / backendRequest only above the longest "
+    "response (a total duration; nginx's is an idle limit): leave them unset on streaming routes",
+    "proxy-send-timeout": "HTTPRoute rules[].timeouts.request / backendRequest only above the longest "
+    "response (a total duration; nginx's is an idle limit): leave them unset on streaming routes",
     "enable-cors": "HTTPRoute CORS filter (Gateway API experimental channel)",
     "cors-allow-origin": "HTTPRoute CORS filter (experimental)",
     "cors-allow-methods": "HTTPRoute CORS filter (experimental)",

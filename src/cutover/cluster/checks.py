@@ -343,6 +343,80 @@ def _equivalent(item: IngressPath, route_type: str, value: str) -> str | None:
     return None
 
 
+def _rule_limit(state: ClusterState, item: IngressPath) -> tuple[float | None, str] | None:
+    """The total-duration limit (None: none) of the HTTPRoute rule that serves this Ingress rule,
+    and where it is; None when no rule serves it (the rules case reports that)."""
+    for route in _routes_for_host(state, item.host):
+        for rule in route.rules:
+            if "RequestRedirect" in {f.get("type") for f in rule.filters}:
+                continue
+            if any(_equivalent(item, m.path_type, m.path_value) != "no" for m in rule.matches):
+                limits = [t for t in (rule.timeout_request, rule.timeout_backend_request) if t is not None]
+                limit = min(limits) if limits else None
+                return (limit if limit else None), f"HTTPRoute {route.namespace}/{route.name} rule {rule.index}"
+    return None
+
+
+def _timeouts_coverage(
+    state: ClusterState, ingress: Ingress, settings: ClusterSettings, subject: ServiceTarget, obj: str
+) -> Case:
+    """Each rule's Gateway timeout against nginx's read timeout, rule by rule.
+
+    nginx's proxy-read-timeout is an idle limit; timeouts.request / backendRequest are a total
+    duration (Envoy's route timeout). On a streaming Ingress (proxy-buffering off) a total limit
+    at or under the read timeout cuts streams nginx served to the end."""
+    read_timeout = ann.read_timeout(ingress)
+    streaming = "sse" in ann.checks_for(ingress)
+    version, _ = _cilium_version(state, settings)
+    parsed = version_tuple(version)
+    route_default = not parsed or parsed[:3] == (1, 15, 0)
+    findings: list[Difference] = []
+    rules: list[dict[str, Any]] = []
+    field = f"{obj} metadata.annotations[proxy-read-timeout]"
+    for item in ingress.paths:
+        found = _rule_limit(state, item)
+        if found is None:
+            continue
+        limit, where = found
+        rules.append({"rule": f"{item.host}{item.path}", "route_rule": where, "route_timeout": limit})
+        what = f"HTTPRoute timeout {limit:g} s ({where})" if limit is not None else f"no HTTPRoute timeout ({where})"
+        if limit is not None and limit < read_timeout:
+            findings.append(
+                _finding(
+                    f"{field} for {item.host}{item.path}",
+                    f"{read_timeout} s",
+                    what,
+                    note="the route gives up sooner than nginx did"
+                    + ("; and it is a total duration, nginx's is an idle limit" if streaming else ""),
+                )
+            )
+        elif limit is not None and streaming:
+            finding = _finding(
+                f"{field} for {item.host}{item.path}",
+                f"{read_timeout} s (idle)",
+                f"{what}, a total",
+                note=f"timeouts.request is a total duration: a stream still running at {limit:g} s is cut, while "
+                f"nginx's proxy-read-timeout {read_timeout} s is an idle limit; remove timeouts.request and "
+                "backendRequest or set them above the longest stream",
+            )
+            if limit > read_timeout:
+                # Above the read timeout it may be longer than every stream: the sse probes decide.
+                finding.severity = "warn"
+            findings.append(finding)
+        elif limit is None and route_default and read_timeout > ENVOY_ROUTE_DEFAULT:
+            findings.append(
+                _finding(
+                    f"{field} for {item.host}{item.path}",
+                    f"{read_timeout} s",
+                    what,
+                    note=f"Cilium {version or '(unknown version)'}: Envoy's 15 s route default "
+                    "may apply; set timeouts.request",
+                )
+            )
+    evidence = {"nginx_read_timeout": read_timeout, "streaming": streaming, "rules": rules, "cilium": version}
+    return _case("coverage", subject, "timeouts", findings, evidence)
+
+
 def _coverage_for(state: ClusterState, ingress: Ingress, settings: ClusterSettings) -> list[Case]:
     cases = []
     wave = ann.proposed_wave(ingress)
@@ -379,47 +453,7 @@ def _coverage_for(state: ClusterState, ingress: Ingress, settings: ClusterSettin
         )
     cases.append(_case("coverage", subject, "rules", findings, {"notes": notes}))
 
-    read_timeout = ann.read_timeout(ingress)
-    if ingress.annotation("proxy-read-timeout") and read_timeout > ENVOY_ROUTE_DEFAULT:
-        version, _ = _cilium_version(state, settings)
-        longest = None
-        for route in _routes_for_host(state, ingress.hosts[0]):
-            for rule in route.rules:
-                limits = [t for t in (rule.timeout_request, rule.timeout_backend_request) if t is not None]
-                if limits:
-                    shortest = min(limits)
-                    longest = shortest if longest is None else max(longest, shortest)
-        findings = []
-        if longest is not None and 0 < longest < read_timeout:
-            findings.append(
-                _finding(
-                    f"{obj} metadata.annotations[proxy-read-timeout]",
-                    f"{read_timeout} s",
-                    f"HTTPRoute timeout {longest:g} s",
-                    note="the route gives up sooner than nginx did",
-                )
-            )
-        elif longest is None:
-            parsed = version_tuple(version)
-            if not parsed or parsed[:3] == (1, 15, 0):
-                findings.append(
-                    _finding(
-                        f"{obj} metadata.annotations[proxy-read-timeout]",
-                        f"{read_timeout} s",
-                        "no HTTPRoute timeout",
-                        note=f"Cilium {version or '(unknown version)'}: Envoy's 15 s route default "
-                        "may apply; set timeouts.request",
-                    )
-                )
-        cases.append(
-            _case(
-                "coverage",
-                subject,
-                "timeouts",
-                findings,
-                {"nginx_read_timeout": read_timeout, "route_timeout": longest, "cilium": version},
-            )
-        )
+    cases.append(_timeouts_coverage(state, ingress, settings, subject, obj))
 
     if "redirects" in ann.checks_for(ingress):
         for host in ingress.hosts:

@@ -8,6 +8,7 @@ own filters, so the client allowlist Cilium enforces in Envoy is rendered as an 
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,8 @@ class _Renderer:
         response_add: list[dict[str, Any]] = []
         response_remove: list[str] = []
         rewrite: dict[str, Any] = {}
+        route_idle: str | None = None
+        early_answer = False
         for item in rule.filters:
             kind = str(item.get("type"))
             if kind == "RequestRedirect":
@@ -363,6 +366,14 @@ class _Renderer:
                 limited = int(str((item.get("extensionRef") or {}).get("name", "8")))
                 for backend in rule.backend_refs:
                     self.connection_limits[f"{backend.namespace}/{backend.name}:{backend.port}"] = limited
+            elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "IdleTimeout":
+                # Stands for a lower stream idle timeout on the Gateway (Cilium's operator flag
+                # proxy-stream-idle-timeout-seconds), applied to this route only.
+                route_idle = str((item.get("extensionRef") or {}).get("name", "300s"))
+            elif kind == "ExtensionRef" and (item.get("extensionRef") or {}).get("kind") == "EarlyAnswer":
+                # Stands for a cache or a stub in front of the backend: it answers at once, in the
+                # backend's name, whatever the request asked.
+                early_answer = True
             else:
                 self.note(
                     where,
@@ -393,6 +404,10 @@ class _Renderer:
         if not weighted:
             # A rule without backends answers 500, as Gateway API asks.
             return {**action, "direct_response": {"status": 500}}, resolved, reason
+        if early_answer and rule.backend_refs:
+            first = rule.backend_refs[0]
+            body = json.dumps({"service": f"{first.namespace}/{first.name}", "early_answer": True})
+            return {**action, "direct_response": {"status": 200, "body": {"inline_string": body}}}, resolved, reason
         if len(weighted) == 1:
             route_action["cluster"] = weighted[0]["name"]
         else:
@@ -404,6 +419,8 @@ class _Renderer:
             # Cilium marks the route with max_stream_duration 0s, which switches Envoy off
             # its 15 s route default: no upstream timeout, only the stream idle timeout.
             route_action["max_stream_duration"] = {"max_stream_duration": "0s"}
+        if route_idle is not None:
+            route_action["idle_timeout"] = route_idle
         action["route"] = route_action
         return action, resolved, reason
 

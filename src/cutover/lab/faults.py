@@ -60,6 +60,39 @@ def _short_llm_timeout(objects: Objects) -> Objects:
     return objects
 
 
+def _llm_read_timeout(objects: Objects) -> float:
+    """The llm-gateway Ingress's proxy-read-timeout (the controller default 60 s without it)."""
+    for _, obj in objects:
+        if obj.get("kind") == "Ingress" and obj.get("metadata", {}).get("name") == "llm-gateway":
+            annotations = obj.get("metadata", {}).get("annotations") or {}
+            raw = str(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
+            return float(raw) if raw.strip().isdigit() else 60.0
+    raise InputError("the fault needs an Ingress named 'llm-gateway'", field="--fault")
+
+
+def _request_timeout(seconds_under_read_timeout: float) -> Callable[[Objects], Objects]:
+    def apply(objects: Objects) -> Objects:
+        limit = _llm_read_timeout(objects) - seconds_under_read_timeout
+        for rule in _route_rules(objects, "llm-gateway"):
+            rule["timeouts"] = {"request": f"{limit:g}s"}
+        return objects
+
+    return apply
+
+
+def _idle_under_read_timeout(objects: Objects) -> Objects:
+    # Just under the silent probe (read timeout - 2 s): the Gateway's idle limit is the shorter one.
+    limit = _llm_read_timeout(objects) - 3
+    for rule in _route_rules(objects, "llm-gateway"):
+        rule.setdefault("filters", []).append(
+            {
+                "type": "ExtensionRef",
+                "extensionRef": {"group": "cutover.dev", "kind": "IdleTimeout", "name": f"{limit:g}s"},
+            }
+        )
+    return objects
+
+
 def _sse_buffering(objects: Objects) -> Objects:
     # An extension filter the lab renders as a filter that holds the whole response body,
     # as a compression or body-inspection filter on the Gateway would.
@@ -297,6 +330,30 @@ FAULTS: dict[str, Fault] = {
             _split_llm_to_qdrant,
         ),
         Fault("short-llm-timeout", "sse", "a 3 s request timeout on the llm-gateway route", _short_llm_timeout),
+        Fault(
+            "request-timeout-as-read-timeout",
+            "sse",
+            "the llm-gateway route's timeouts.request set to the Ingress's proxy-read-timeout (a total, not an idle limit)",
+            _request_timeout(0),
+        ),
+        Fault(
+            "request-timeout-under-read-timeout",
+            "timeouts",
+            "the llm-gateway route's timeouts.request 3 s under the Ingress's proxy-read-timeout",
+            _request_timeout(3),
+        ),
+        Fault(
+            "idle-under-read-timeout",
+            "timeouts",
+            "a Gateway idle limit on the llm-gateway route 3 s under the Ingress's proxy-read-timeout",
+            _idle_under_read_timeout,
+        ),
+        Fault(
+            "early-answer",
+            "timeouts",
+            "the llm-gateway route answered at once in the backend's name (a cache or a stub)",
+            _extension("EarlyAnswer", "now"),
+        ),
         Fault("prefix-as-exact", "paths", "every PathPrefix (but /) written as Exact", _prefix_as_exact),
         Fault("no-redirect-route", "redirects", "no HTTP->HTTPS redirect route", _no_redirect_route),
         Fault(

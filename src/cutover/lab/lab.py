@@ -11,6 +11,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,13 @@ from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
 from cutover.lab.nginx_render import NginxConfig, render_nginx, resolve_service_port, service_port_is_tls
 from cutover.lab.pki import LabPKI
 from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
-from cutover.lab.profiles import DEFAULT_PROFILE, GatewayProfile, get_profile, profile_for_bundle
+from cutover.lab.profiles import (
+    DEFAULT_PROFILE,
+    GatewayProfile,
+    get_profile,
+    profile_for_bundle,
+    with_stream_idle_timeout,
+)
 from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
 from cutover.probe_rules import path_rules
 
@@ -222,6 +229,9 @@ class Lab:
         if not profile_name and lab_settings.get("gateway_api_bundle"):
             profile_name = profile_for_bundle(str(lab_settings["gateway_api_bundle"]))
         self.profile = get_profile(profile_name or DEFAULT_PROFILE)
+        if lab_settings.get("stream_idle_timeout"):
+            # Cilium's operator flag proxy-stream-idle-timeout-seconds (the connection manager's idle limit).
+            self.profile = with_stream_idle_timeout(self.profile, float(lab_settings["stream_idle_timeout"]))
         if not manifests.ingresses and not manifests.http_routes:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
 
@@ -566,17 +576,9 @@ class Lab:
             # Every host and rule of the Ingress, and the HTTPRoute matches for its hosts and Services.
             "paths": path_rules(self.manifests, ingress),
             "checks": checks,
-            "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
             "scheme": "https" if host in ingress.tls_hosts() else "http",
         }
-        if "sse" in checks:
-            entry["sse"] = {
-                "path": "/v1/chat/completions",
-                "streams": [
-                    {"name": "long", "events": 18, "interval": 1.0},
-                    {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
-                ],
-            }
+        entry.update(self._limit_settings(ingress, host, checks))
         _add_source_ip(entry, ingress, vantage)
         if "backend_tls" in checks:
             modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
@@ -589,6 +591,71 @@ class Lab:
             if policies:
                 entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
+
+    def _limit_settings(self, ingress: Any, host: str, checks: list[str]) -> dict[str, Any]:
+        """The timeouts (and sse) settings of one service: nginx's idle limit, and per rule the
+        Gateway's total limit read from the HTTPRoute rule that serves the path."""
+        assert self.profile is not None
+        paths = [p.path for p in ingress.paths if p.host == host]
+        sse_path = "/v1/chat/completions"
+        probed = [*paths, sse_path] if "sse" in checks else paths
+        timeouts: dict[str, Any] = {
+            "read_timeout": ann.read_timeout(ingress),
+            "gateway_idle": self.profile.stream_idle_timeout,
+            "paths": [
+                {"path": path, "gateway_total": self._gateway_total(host, path)} for path in dict.fromkeys(probed)
+            ],
+        }
+        settings: dict[str, Any] = {"timeouts": timeouts}
+        if "sse" in checks:
+            settings["sse"] = {
+                "path": sse_path,
+                "streams": [
+                    {"name": "long", "events": 18, "interval": 1.0},
+                    {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
+                ],
+            }
+        return settings
+
+    def _gateway_total(self, host: str, path: str) -> float:
+        """The total-duration limit of the HTTPRoute rule Envoy picks for host and path (0: none).
+
+        Exact before regex before the longest prefix, as Cilium orders routes; the route timeout is
+        the smaller of timeouts.request and backendRequest, 0s disables it; with neither, only the
+        profile's route default (Envoy's 15 s under cilium-1.15.0) applies."""
+        assert self.manifests is not None and self.profile is not None
+        best: tuple[tuple[int, int], Any] | None = None
+        for route in self.manifests.http_routes:
+            if route.hostnames and host not in route.hostnames:
+                continue
+            for rule in route.rules:
+                if any(f.get("type") == "RequestRedirect" for f in rule.filters) or not rule.backend_refs:
+                    continue
+                for match in rule.matches:
+                    rank = _match_rank(match.path_type, match.path_value, path)
+                    if rank is not None and (best is None or rank < best[0]):
+                        best = (rank, rule)
+        if best is None:
+            return 0.0
+        rule = best[1]
+        limits = [t for t in (rule.timeout_request, rule.timeout_backend_request) if t is not None]
+        if limits:
+            return float(min(limits))
+        return float(self.profile.route_default_timeout or 0.0)
+
+
+def _match_rank(path_type: str, value: str, path: str) -> tuple[int, int] | None:
+    if path_type == "Exact":
+        return (0, -len(value)) if path == value else None
+    if path_type == "RegularExpression":
+        try:
+            return (1, -len(value)) if re.fullmatch(value, path) else None
+        except re.error:  # RE2 syntax Python does not read: the rule cannot be judged here
+            return None
+    bare = value.rstrip("/")
+    if not bare or path == bare or path.startswith(bare + "/"):
+        return (2, -len(bare))
+    return None
 
 
 def _add_source_ip(entry: dict[str, Any], ingress: Any, vantage: dict[str, dict[str, str]]) -> None:

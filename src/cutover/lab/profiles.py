@@ -6,11 +6,18 @@ from ../shared/ref/cilium-gateway.md (Cilium's translator and release notes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cutover.errors import InputError
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "GatewayProfile", "get_profile", "profile_for_bundle"]
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "GatewayProfile",
+    "get_profile",
+    "profile_for_bundle",
+    "with_stream_idle_timeout",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +131,10 @@ def profile_for_bundle(bundle_version: str) -> str:
         if ".".join(profile.gateway_api_bundle.lstrip("v").split(".")[:2]) == wanted:
             return profile.name
     return DEFAULT_PROFILE
+
+
+def with_stream_idle_timeout(profile: GatewayProfile, seconds: float) -> GatewayProfile:
+    """The profile with another stream idle timeout (Cilium: --proxy-stream-idle-timeout-seconds)."""
+    if seconds <= 0:
+        raise InputError(f"must be a number of seconds > 0, got {seconds:g}", field="lab.stream_idle_timeout")
+    return replace(profile, stream_idle_timeout=seconds)

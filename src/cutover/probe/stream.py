@@ -7,6 +7,7 @@ content can match while every event arrives at the end.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,15 @@ class SSEEvent:
     data: str
     id: str
 
+    @property
+    def backend(self) -> str | None:
+        """The Service that sent this event, when the probe backend stamped it (`service`)."""
+        try:
+            value = json.loads(self.data)
+        except ValueError:
+            return None
+        return str(value["service"]) if isinstance(value, dict) and "service" in value else None
+
 
 @dataclass
 class StreamResult:
@@ -46,6 +56,11 @@ class StreamResult:
     def first_event(self) -> float | None:
         return self.events[0].at if self.events else None
 
+    @property
+    def backends(self) -> list[str | None]:
+        """Which Service sent each event, in order (None: the event carries no stamp)."""
+        return [event.backend for event in self.events]
+
     def summary(self) -> dict[str, Any]:
         return {
             "request": self.url,
@@ -56,6 +71,7 @@ class StreamResult:
             "first_event": None if self.first_event is None else round(self.first_event, 3),
             "arrivals": [round(e.at, 3) for e in self.events],
             "heartbeats": [round(t, 3) for t in self.comments],
+            "backends": sorted({b or "(none)" for b in self.backends}),
             "error": self.error,
             "elapsed": round(self.elapsed, 3),
         }
