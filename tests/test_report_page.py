@@ -71,7 +71,20 @@ def test_go_page_shows_evidence_and_counts(tmp_path: Path) -> None:
     page = render_page(_go_summary())
     assert page.index('id="cutover-verdict"') < page.index('id="cutover-environment"')
     assert '<div id="cutover-passed-evidence">' in page and page.count("<svg") == 2
-    assert "Envoy route default" in page  # the timeout bar against the 15 s line
+    assert "Envoy route default" in page  # old evidence: the bar against the 15 s line
+    limited = render_page(
+        {
+            **_go_summary(),
+            "checks": [
+                _check(
+                    "passed",
+                    "timeouts",
+                    evidence={"durations": {"nginx": 118.2, "gateway": 118.1}, "limits": {"nginx_read_timeout": 120}},
+                )
+            ],
+        }
+    )
+    assert "120 s nginx idle limit" in limited
     matrix = page[page.index('id="cutover-matrix"') :].split("</table>")[0]
     assert ">pass<" in matrix and ">n.a.<" in matrix
     assert "Python" in page and "html: 4.2.0" in page
@@ -175,7 +188,8 @@ def test_progress_lines_for_long_probes_in_a_log(tmp_path: Path) -> None:
     shutil.copytree(CORRECTED, manifests)
     overlay = yaml.safe_load((manifests / "cutover.yaml").read_text())
     overlay["services"].setdefault("llm-gateway", {})["sse"] = {
-        "streams": [{"name": "short", "events": 3, "interval": 1.0}]
+        "streams": [{"name": "short", "events": 3, "interval": 1.0}],
+        "limits": False,  # no 150 s stream in a self-test
     }
     (manifests / "cutover.yaml").write_text(yaml.safe_dump(overlay))
     result = run_checks("--manifests", str(manifests), "-m", "wave2 and sse", "--report-dir", str(tmp_path / "r"))

@@ -64,7 +64,7 @@ _CUTOVER_OPTIONS = (
 WAVE_MARKERS = range(1, 10)
 CHECK_MARKERS = {
     "paths": "path matching parity (trailing slash, prefix, regex, case)",
-    "timeouts": "requests slower than 15 s succeed on both sides",
+    "timeouts": "requests silent up to nginx's idle limit succeed on both sides; the Gateway cuts no earlier",
     "sse": "SSE streams complete, in order, unbuffered",
     "source_ip": "client source IP and allowlist parity",
     "backend_tls": "TLS to the backend (BackendTLSPolicy or option B)",

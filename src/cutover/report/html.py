@@ -235,15 +235,24 @@ def sse_chart(evidence: dict[str, Any]) -> str:
 
 
 def timeout_chart(evidence: dict[str, Any]) -> str:
-    """Each side's duration as a bar against the 15 s line."""
+    """Each side's duration as a bar against the limits that matter: nginx's idle limit, the
+    Gateway's total limit when it has one (else Envoy's 15 s default line, for old evidence)."""
     durations = evidence.get("durations") or {}
-    line = float(evidence.get("line") or 15.0)
-    end = max([line * 1.3, *(float(v) for v in durations.values())]) * 1.05
-    width, left = 640, 80
-    scale = (width - left - 20) / end
+    limits = evidence.get("limits") or {}
+    lines: list[tuple[float, str]] = []
+    if limits.get("nginx_read_timeout"):
+        lines.append((float(limits["nginx_read_timeout"]), "nginx idle limit"))
+    if limits.get("gateway_total"):
+        lines.append((float(limits["gateway_total"]), "Gateway total limit"))
+    if not lines:
+        lines.append((float(evidence.get("line") or 15.0), "Envoy route default"))
+    end = max([*(at * 1.1 for at, _ in lines), *(float(v) for v in durations.values()), 1.0]) * 1.05
+    width, left, right = 640, 80, 150  # room on the right so no label is clipped
+    scale = (width - left - right) / end
+    height = 76 + 14 * len(lines)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="90" role="img" '
-        f'aria-label="request durations"><rect width="{width}" height="90" fill="#fff"/>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="request durations"><rect width="{width}" height="{height}" fill="#fff"/>'
     ]
     for row, side in enumerate(("nginx", "gateway")):
         value = float(durations.get(side) or 0)
@@ -254,11 +263,14 @@ def timeout_chart(evidence: dict[str, Any]) -> str:
         parts.append(f'<rect x="{left}" y="{y}" width="{value * scale:.1f}" height="18" fill="{colour}"/>')
         parts.append(
             f'<text x="{left + value * scale + 4:.1f}" y="{y + 13}" font-size="11">'
-            f"{value:.1f} s &#8594; {e(status)}</text>"
+            f"{value:.1f} s &#8594; {e(status if status is not None else 'no answer')}</text>"
         )
-    lx = left + line * scale
-    parts.append(f'<line x1="{lx:.1f}" y1="4" x2="{lx:.1f}" y2="72" stroke="#555" stroke-dasharray="4 3"/>')
-    parts.append(f'<text x="{lx + 3:.1f}" y="84" font-size="10">{line:g} s (Envoy route default)</text></svg>')
+    for index, (at, label) in enumerate(lines):
+        lx = left + at * scale
+        y = 84 + index * 14
+        parts.append(f'<line x1="{lx:.1f}" y1="4" x2="{lx:.1f}" y2="{y - 10}" stroke="#555" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{lx:.1f}" y="{y}" font-size="10" text-anchor="middle">{at:g} s {e(label)}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
