@@ -210,3 +210,27 @@ def test_readme_lists_every_cutover_option(pytester: pytest.Pytester) -> None:
     assert [o for o in sorted(options) if f"`{o}" not in readme] == []
     flat = " ".join(group.split())
     assert "(repeatable" in flat and "default: 3)" in flat and "default: v1.2.1)" in flat
+
+
+def test_xdist_gives_the_same_verdict_and_results(tmp_path: Path) -> None:
+    """`pytest -n 2`: each worker runs its own lab; the controller writes one verdict from the
+    records the workers' reports carry, with the targets' waivers applied."""
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    overlay = yaml.safe_load((manifests / "cutover.yaml").read_text())
+    overlay["waivers"] = [
+        {"check": "redirects", "service": "grafana", "owner": "o", "reason": "r", "expires": "2027-06-30"}
+    ]
+    (manifests / "cutover.yaml").write_text(yaml.safe_dump(overlay))
+    selection = ("--manifests", str(manifests), "--fault", "no-redirect-route", "-m", "wave1 and (paths or redirects)")
+    runs = {}
+    for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
+        result = run_checks(*selection, *extra, "--report-dir", str(tmp_path / name))
+        assert result.returncode == 1, result.stdout[-2000:]
+        runs[name] = json.loads((tmp_path / name / "latest" / "summary.json").read_text())
+    serial, xdist = runs["serial"], runs["xdist"]
+    assert serial["verdict"] == xdist["verdict"] == "NO-GO" and serial["reason"] == xdist["reason"]
+    assert xdist["complete"] is True and xdist["selected"] == serial["selected"]
+    outcomes = {name: sorted((c["id"], c["kind"], c["outcome"]) for c in s["checks"]) for name, s in runs.items()}
+    assert outcomes["serial"] == outcomes["xdist"]
+    assert ("grafana[http GET /cutover-redirect?q=1]", "redirects", "waived") in outcomes["xdist"]

@@ -34,6 +34,7 @@ from cutover.lab.faults import FAULTS
 from cutover.paths import default_manifests
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
+from cutover.report.record import CheckRecord
 from cutover.soak.check import SoakOptions, cases_from_options
 from cutover.soak.hubble import RelayTLS
 from cutover.suite import SUITE_DIR
@@ -174,15 +175,17 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in {**CHECK_MARKERS, **OTHER_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     _collect_packaged_suite(config)
-    if hasattr(config, "workerinput"):
-        return
     if _is_cutover_run(config):
         try:
             _check_input_paths(config)
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
     if not config.pluginmanager.has_plugin("cutover-session"):
+        # Every process runs checks: the one pytest process, or each xdist worker (each with its
+        # own lab). The verdict is written by the process that receives the reports.
         config.pluginmanager.register(CutoverPlugin(config), "cutover-session")
+    if hasattr(config, "workerinput"):
+        return
     if config.getoption("go_report", None) is False or config.pluginmanager.has_plugin("cutover-report"):
         return
     try:
@@ -263,7 +266,7 @@ class CutoverPlugin:
         self.preflight_problems: list[str] = []
         self._probe_slots = threading.BoundedSemaphore(32)
         self._stopping = threading.Event()
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, CheckRecord] = {}
         self._cluster: ClusterState | None = None
         attempts = config.getoption("--attempts") or int(config.getini("cutover_attempts") or 3)
         self.attempts = max(1, attempts)
@@ -282,6 +285,10 @@ class CutoverPlugin:
         return self._targets
 
     def waivers(self) -> list[Waiver]:
+        if self._targets is None and self.config.pluginmanager.has_plugin("dsession"):
+            # The xdist controller runs no check but judges waivers: read the targets (a lab
+            # is only rendered here, never started; each worker runs its own).
+            return self.targets.waivers
         return self._targets.waivers if self._targets is not None else []
 
     def cluster_description(self) -> str | None:
@@ -622,17 +629,39 @@ class CutoverPlugin:
             left = [max(0.0, case.expected_seconds - (now - started)) for case, started in running]
             self.progress(f"waiting for {len(running)} long probes, about {max(left):.0f} s left")
 
-    def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> None:
+    def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> CheckRecord:
         redact_names = self.targets.redact_headers
-        self.records[nodeid] = {
-            "skip_kind": case.skip_kind,
-            "skip_reason": case.skip_reason,
-            "differences": redact([d.to_dict() for d in outcome.differences], redact_names) if outcome else [],
-            "evidence": redact(outcome.evidence, redact_names) if outcome else {},
-            "attempts": outcome.attempts if outcome else 0,
-            "duration": round(outcome.duration, 3) if outcome else 0.0,
-            "warnings": [f"{case.id}: {d.line()}" for d in outcome.warnings] if outcome else [],
-        }
+        record = CheckRecord(
+            id=case.id,
+            service=case.service.name,
+            wave=case.service.wave,
+            kind=case.info.kind,
+            probe=case.probe,
+            skip_kind=case.skip_kind,
+            skip_reason=case.skip_reason,
+        )
+        if outcome is not None:
+            record.differences = redact([d.to_dict() for d in outcome.differences], redact_names)
+            record.evidence = redact(outcome.evidence, redact_names)
+            record.attempts = outcome.attempts
+            record.duration = round(outcome.duration, 3)
+            record.warnings = [f"{case.id}: {d.line()}" for d in outcome.warnings]
+        self.records[nodeid] = record
+        return record
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Every cutover check's report carries its record (an xdist worker's too)."""
+        outcome = yield
+        report = outcome.get_result()
+        case = case_of(item)
+        if case is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        record = self.records.get(item.nodeid)
+        if record is None:
+            record = CheckRecord(case.id, case.service.name, case.service.wave, case.info.kind, case.probe)
+            record.skip_kind, record.skip_reason = case.skip_kind, case.skip_reason
+        report.user_properties.append(record.to_property())
 
 
 def _plugin(config: pytest.Config) -> CutoverPlugin:
@@ -686,7 +715,7 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
         if outcome.baseline is not None:
             raise BaselineError(case, outcome)
         if outcome.failures:
-            plugin.records[request.node.nodeid]["parity_failed"] = True
+            plugin.records[request.node.nodeid].parity_failed = True
             raise ParityFailure(case, outcome)
         if outcome.not_run is not None:
             pytest.skip(f"not run: {case.id}: {outcome.not_run}")

@@ -10,6 +10,7 @@ anything else (Ctrl-C, an internal error, a usage error, collection errors, noth
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import pytest
 from cutover import __version__
 from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
+from cutover.report.record import record_of
 from cutover.report.summary import check_ticket, next_run_directory, refresh_latest, write_summary
 from cutover.report.verdict import BLOCKING, CheckResult, decide, waiver_for
 from cutover.suite import SUITE_DIR
@@ -103,6 +105,12 @@ class GoNoGoReport:
             self.active = True
             self.own_page = not self.config.option.htmlpath
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller collects nothing: the workers say what was selected."""
+        if not self.selected:
+            self.selected = list(ids)
+
     # -- results ---------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -112,9 +120,8 @@ class GoNoGoReport:
             self.results[report.nodeid].message = _first_lines(report.longreprtext)
 
     def _result(self, report: pytest.TestReport) -> CheckResult:
-        case = self.cases.get(report.nodeid)
-        record = self.session_plugin.records.get(report.nodeid, {})
-        if case is None:
+        record = record_of(report.user_properties)
+        if record is None:
             outcome = "passed" if report.passed else "n/a" if report.skipped else "error"
             return CheckResult(
                 report.nodeid,
@@ -126,27 +133,27 @@ class GoNoGoReport:
                 nodeid=report.nodeid,
                 duration=report.duration,
             )
-        differences = record.get("differences") or []
+        differences = record.differences
         result = CheckResult(
-            id=case.id,
-            service=case.service.name,
-            wave=case.service.wave,
-            kind=case.info.kind,
+            id=record.id,
+            service=record.service,
+            wave=record.wave,
+            kind=record.kind,
             outcome="passed",
-            probe=case.probe,
+            probe=record.probe,
             nodeid=report.nodeid,
-            duration=float(record.get("duration") or report.duration),
+            duration=float(record.duration or report.duration),
             differences=differences,
-            evidence=record.get("evidence") or {},
-            warnings=record.get("warnings") or [],
+            evidence=record.evidence,
+            warnings=record.warnings,
         )
         if report.skipped:
-            result.outcome = record.get("skip_kind") or case.skip_kind or "not run"
-            result.message = record.get("skip_reason") or case.skip_reason or _skip_reason(report)
+            result.outcome = record.skip_kind or "not run"
+            result.message = record.skip_reason or _skip_reason(report)
         elif report.failed:
             # A parity failure is a finding; anything else (a crash, a fixture error, a broken
             # baseline) is an error.
-            result.outcome = "failed" if record.get("parity_failed") and report.when == "call" else "error"
+            result.outcome = "failed" if record.parity_failed and report.when == "call" else "error"
             if result.outcome == "failed" and result.evidence.get("verdict") == "not verified":
                 # The soak check could not see the whole window (gaps, lost events, nodes down).
                 result.outcome = "not verified"
@@ -160,7 +167,7 @@ class GoNoGoReport:
                 result.message = "; ".join(f"{d['field']}: {d['expected']}" for d in differences if d.get("expected"))
         if result.outcome in _WAIVABLE:
             waiver, refused = waiver_for(
-                self.session_plugin.waivers(), case.info.kind, case.service.name, self.started.date()
+                self.session_plugin.waivers(), record.kind, record.service, self.started.date()
             )
             if waiver is not None:
                 result.outcome = "waived"
@@ -178,15 +185,14 @@ class GoNoGoReport:
             report.longrepr = _SkipReason(report.longrepr)
         if self.own_page or (report.when != "call" and not (report.when == "setup" and report.skipped)):
             return
-        case = self.cases.get(item.nodeid)
-        record = self.session_plugin.records.get(item.nodeid)
-        if case is None or not record or not (record.get("evidence") or record.get("differences")):
+        record = record_of(report.user_properties) or self.session_plugin.records.get(item.nodeid)
+        if record is None or not (record.evidence or record.differences):
             return
         try:
             from pytest_html import extras
         except ImportError:  # pragma: no cover - pytest-html is a dependency
             return
-        shown = {"id": case.id, "kind": case.info.kind, "outcome": report.outcome, **record}
+        shown = {**asdict(record), "outcome": report.outcome}
         report.extras = [*getattr(report, "extras", []), extras.html(check_extra(shown))]
 
     # -- the verdict -----------------------------------------------------------------------
@@ -202,7 +208,7 @@ class GoNoGoReport:
         missing = [nodeid for nodeid in self.selected if nodeid not in self.results]
         if missing:
             return f"{len(missing)} of {len(self.selected)} selected checks have no result (first: {missing[0]})"
-        if not self.cases:
+        if not self.cases and all(r.kind == "other" for r in self.results.values()):
             return "no cutover check was collected"
         return None
 
@@ -232,6 +238,7 @@ class GoNoGoReport:
         incomplete: str | None,
     ) -> dict[str, Any]:
         plugin = self.session_plugin
+        plugin.waivers()  # under xdist, the controller reads the targets only now
         targets = plugin.loaded_targets
         source = targets.source if targets else {}
         shown = self._shown_path
@@ -244,6 +251,10 @@ class GoNoGoReport:
             )
         else:
             environment = "-"
+        if self.config.pluginmanager.has_plugin("dsession"):
+            environment += (
+                " (one lab per xdist worker: endpoints differ per worker)" if source.get("kind") == "lab" else ""
+            )
         checks = [r for r in results if r.kind != "other"]
         waivers = []
         for waiver in plugin.waivers():

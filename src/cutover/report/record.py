@@ -1,0 +1,47 @@
+"""What one check hands the report: a typed record that travels with pytest's report.
+
+The record rides in `report.user_properties` (plain JSON-able data), so the verdict can be
+written by the process that receives the reports: the one pytest process, or the xdist
+controller, which never collects or runs a check itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["PROPERTY", "CheckRecord", "record_of"]
+
+PROPERTY = "cutover"
+
+
+@dataclass
+class CheckRecord:
+    id: str
+    service: str
+    wave: int | None
+    kind: str
+    probe: str
+    skip_kind: str | None = None
+    skip_reason: str | None = None
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    duration: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    # A ParityFailure was raised: the failure is a finding, not an error.
+    parity_failed: bool = False
+
+    def to_property(self) -> tuple[str, dict[str, Any]]:
+        return PROPERTY, asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckRecord:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def record_of(user_properties: list[tuple[str, Any]]) -> CheckRecord | None:
+    for name, value in user_properties:
+        if name == PROPERTY and isinstance(value, dict):
+            return CheckRecord.from_dict(value)
+    return None
