@@ -62,7 +62,7 @@ def test_targets_file_outside_the_checkout_still_gives_a_verdict(corrected_targe
     result = run_from(outside, "-m", "wave1 and redirects", "--targets", str(corrected_targets))
     assert result.returncode == 0, result.stdout[-3000:]
     lines = result.stdout.splitlines()
-    assert any(line.startswith("=") and "cutover: GO - all " in line for line in lines), lines[-8:]
+    assert any(line.startswith("cutover: GO - all ") for line in lines[-3:]), lines[-8:]
     [summary] = summaries(outside / "reports")
     assert summary["verdict"] == "GO" and summary["complete"] is True
     assert (outside / "reports" / "latest" / "go-no-go.html").is_file()
@@ -94,7 +94,8 @@ def test_manifests_outside_the_checkout(outside: Path) -> None:
     result = run_from(outside, "-m", "wave1 and paths", "--manifests", str(manifests))
     assert result.returncode == 0, result.stdout[-3000:]
     [summary] = summaries(outside / "reports")
-    assert summary["verdict"] == "GO" and str(manifests) in summary["environment"]
+    # The attached report names the folder, not this machine's absolute layout.
+    assert summary["verdict"] == "GO" and summary["environment"].endswith("manifests gitops")
 
 
 def test_other_directory_without_cutover_options_is_left_alone(outside: Path) -> None:

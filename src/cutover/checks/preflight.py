@@ -65,14 +65,12 @@ def preflight(targets: Targets, timeout: float = 5.0) -> list[str]:
         except OSError as exc:
             return [f"the source address {source} (default vantage point) cannot be used here: {exc.strerror or exc}"]
     https_hosts = [s.host for s in targets.services if s.scheme == "https"]
-    # Only the ports the checks will use: an HTTP-only estate has no https listener to ask.
-    uses_http = any(s.scheme == "http" or "redirects" in s.checks for s in targets.services)
     for endpoint in (targets.nginx, targets.gateway):
         for port, what in ((endpoint.http_port, "http port"), (endpoint.https_port, "https port")):
-            if (what == "https port" and (https_hosts or not targets.services)) or (
-                what == "http port" and not uses_http and targets.services
-            ):
-                continue  # the https port is asked by the handshake below; an unused port not at all
+            if what == "https port" and (https_hosts or targets.services):
+                # Asked by the handshake below when a service uses https; an HTTP-only estate
+                # has no https listener to ask.
+                continue
             try:
                 _connect(endpoint, port, source, timeout).close()
             except OSError as exc:

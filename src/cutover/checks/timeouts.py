@@ -214,15 +214,8 @@ def _judge_silent(
             "did not wait, so the probe proves nothing (does the endpoint honour ?delay=?)"
         )
     differences = outcome.differences
-    if not _succeeded(gateway):
-        note = ""
-        if _cut(gateway) and gateway.elapsed < delay:
-            note = (
-                f"the Gateway cut the request at {gateway.elapsed:.1f} s, before nginx's {limits.read_timeout:g} s "
-                f"idle limit; {_why_cut(gateway, limits)}"
-            )
-        differences.append(Difference("result", _describe(nginx), _describe(gateway), note=note))
-    elif gateway.elapsed < delay - EARLY_SLACK:
+    if gateway.status == 200 and gateway.elapsed < delay - EARLY_SLACK:
+        # A 200 sooner than the backend could answer: whoever sent it, it proves nothing.
         differences.append(
             Difference(
                 "elapsed",
@@ -231,6 +224,14 @@ def _judge_silent(
                 note=f"the Gateway answered before the {delay:g} s the probe asked for: that answer proves nothing",
             )
         )
+    elif not _succeeded(gateway):
+        note = ""
+        if _cut(gateway) and gateway.elapsed < delay:
+            note = (
+                f"the Gateway cut the request at {gateway.elapsed:.1f} s, before nginx's {limits.read_timeout:g} s "
+                f"idle limit; {_why_cut(gateway, limits)}"
+            )
+        differences.append(Difference("result", _describe(nginx), _describe(gateway), note=note))
     if _succeeded(nginx) and _succeeded(gateway) and nginx.backend != gateway.backend:
         differences.append(Difference("backend", nginx.backend, gateway.backend))
     return outcome
