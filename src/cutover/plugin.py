@@ -95,6 +95,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=None, choices=sorted(PROFILES), help="the lab's gateway profile")
     group.addoption("--fault", action="append", default=[], choices=sorted(FAULTS), help="seed a lab fault")
     group.addoption("--lab-state", default=None, help="the lab's state directory (default: a temporary one)")
+    group.addoption(
+        "--nginx-config",
+        default=None,
+        metavar="FILE",
+        help="lab: the ingress-nginx controller's ConfigMap (default: the one in --manifests, else its defaults)",
+    )
     group.addoption("--attempts", type=int, default=None, help="consecutive agreeing attempts before judging")
     group.addoption(
         "--kubeconfig", default=None, help="cluster checks: kubeconfig (default: in-cluster, then KUBECONFIG)"
@@ -256,6 +262,9 @@ class CutoverPlugin:
                     profile=config.getoption("--profile"),
                     faults=list(config.getoption("--fault") or []),
                     detach=False,
+                    nginx_config=Path(str(config.getoption("--nginx-config")))
+                    if config.getoption("--nginx-config")
+                    else None,
                 )
             )
             data = self.lab.prepare()

@@ -224,6 +224,8 @@ class GoNoGoReport:
             environment = f"embedded lab, profile {source.get('profile')}, manifests {source.get('manifests')}" + (
                 f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
             )
+            if source.get("nginx_config"):
+                environment += f", nginx controller settings: {source['nginx_config']}"
         elif targets is not None:
             environment = f"targets {targets.path}" + (f" ({source.get('context')})" if source.get("context") else "")
         else:
