@@ -20,6 +20,7 @@ metadata:
     nginx.ingress.kubernetes.io/proxy-buffering: "off"
     cutover.dev/wave: "4"
 spec:
+  ingressClassName: nginx
   tls: [{hosts: [shop.example], secretName: shop-tls}]
   rules:
     - host: shop.example
