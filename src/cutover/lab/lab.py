@@ -587,7 +587,7 @@ class Lab:
             "namespace": ingress.namespace,
             "ingress": f"{ingress.namespace}/{ingress.name}",
             "host": host,
-            "wave": ann.proposed_wave(ingress),
+            "wave": ann.proposed_wave(ingress, self.manifests.ingresses),
             "complexity": ann.complexity(ingress),
             "backends": backends,
             "paths": [
