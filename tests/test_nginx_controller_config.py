@@ -343,3 +343,47 @@ def test_controller_order() -> None:
     order = [i.name for i in controller_order(load_manifests(manifests_dir).ingresses)]
     # No timestamp is Go's zero time, older than any; equal ones by namespace/name descending.
     assert order == ["b", "a", "c"]
+
+
+CONFIGMAP_HEADERS = """---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+data:
+  enable-real-ip: "true"
+  forwarded-for-header: X-Client-IP
+  proxy-buffering: "on"
+  hsts: "false"
+  http-redirect-code: "301"
+"""
+
+
+@pytest.fixture(scope="module")
+def headers_lab(start_lab: Callable[..., RunningLab], tmp_path_factory: pytest.TempPathFactory) -> RunningLab:
+    directory = write(
+        tmp_path_factory.mktemp("nginx-configmap-headers"),
+        CONFIGMAP_HEADERS,
+        ingress("secure", "secure.example", tls=True, annotations={ANN + "whitelist-source-range": "127.0.10.0/24"}),
+    )
+    return start_lab(directory)
+
+
+def test_configmap_forwarded_for_header_and_real_ip(headers_lab: RunningLab) -> None:
+    # enable-real-ip trusts the configured header (real_ip_header), not X-Forwarded-For.
+    claimed = headers_lab.get("nginx", "secure.example", "/", source=OUTSIDE, headers={"X-Client-IP": "127.0.10.7"})
+    assert claimed.status == 200
+    assert (claimed.json or {}).get("headers", {}).get("x-real-ip") == "127.0.10.7"
+    xff = headers_lab.get("nginx", "secure.example", "/", source=OUTSIDE, headers={"X-Forwarded-For": "127.0.10.7"})
+    assert xff.status == 403
+
+
+def test_configmap_hsts_off_and_redirect_code(headers_lab: RunningLab) -> None:
+    assert headers_lab.get("nginx", "secure.example", "/").header("strict-transport-security") is None
+    redirect = headers_lab.get("nginx", "secure.example", "/x/", scheme="http")
+    assert (redirect.status, redirect.header("location")) == (301, "https://secure.example/x")
+
+
+def test_configmap_proxy_buffering(headers_lab: RunningLab, stock_lab: RunningLab) -> None:
+    assert headers_lab.lab.nginx is not None and stock_lab.lab.nginx is not None
+    assert "proxy_buffering on;" in headers_lab.lab.nginx.text
+    assert "proxy_buffering on;" not in stock_lab.lab.nginx.text

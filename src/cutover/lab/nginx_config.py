@@ -191,6 +191,12 @@ def controller_config(data: dict[str, str], source: str) -> ControllerConfig:
             setattr(config, _STRINGS[key], value.strip())
         elif key in _LISTS:
             setattr(config, _LISTS[key], _as_list(value))
+        elif key == "proxy-buffering":
+            if value.strip().lower() in ("on", "off"):
+                config.proxy_buffering = value.strip().lower()
+            else:
+                note(f"proxy-buffering={value!r} is not on or off; nginx will refuse it")
+                config.proxy_buffering = value.strip()
         elif key == "http-redirect-code":
             # ReadConfig accepts 301, 302, 307 and 308 only.
             if value.strip() in ("301", "302", "307", "308"):

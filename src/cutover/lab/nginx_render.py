@@ -736,7 +736,7 @@ class _Renderer:
             f"      proxy_connect_timeout {connect}s;" + _origin(ing, "proxy-connect-timeout"),
             f"      proxy_send_timeout {send}s;" + _origin(ing, "proxy-send-timeout"),
             f"      proxy_read_timeout {read}s;" + _origin(ing, "proxy-read-timeout"),
-            f"      proxy_buffering {'on' if parsed.buffering == 'on' else 'off'};",
+            f"      proxy_buffering {parsed.buffering};" + _origin(ing, "proxy-buffering"),
             "      proxy_request_buffering on;",
             "      proxy_http_version 1.1;",
             "      proxy_next_upstream error timeout;",
