@@ -752,3 +752,12 @@ spec:
     assert summary["wave_warnings"] == ["Ingress web/defaults: wave 1 -> 2, it shares shop.example with web/slow"]
     rows = cases["defaults[inventory]"].run(context).evidence["inventory"]["annotations"]
     assert {row["category"] for row in rows} == {"default"}
+    # `cutover inventory`: the same waves in inventory.json and the draft targets, with the warning.
+    import datetime as dt
+
+    from cutover.cluster.inventory import draft_targets, write_inventory
+
+    written = write_inventory(state, tmp_path / "out", dt.date(2026, 1, 2), None)
+    document = json.loads(written["inventory"].read_text())
+    assert document["warnings"] == summary["wave_warnings"]
+    assert {s["name"]: s["wave"] for s in draft_targets(state)["services"]} == {"defaults": 2, "slow": 2, "capture": 2}
