@@ -71,9 +71,11 @@ CRITICAL_ANNOTATIONS = {
 _RISK_ORDER = ("Low", "Medium", "High", "Critical")
 
 # Validators (internal/ingress/annotations/parser/validators.go).
-_SIZE = re.compile(r"^(?i:\d+[bkmg]?)$")  # SizeRegex
-_REWRITE_TARGET = re.compile(r"^/?[\w\-.~%:/?#\[\]@!&'()*+,;=\\/$]*$")  # RegexPathWithCapture, roughly
-_BASIC_CHARS = re.compile(r"^[/\w\-.~%:]*$")  # BasicCharsRegex, roughly
+_ALNUM = r"\-._~a-zA-Z0-9/:"  # alphaNumericChars
+_SIZE = re.compile(r"^(?i:[0-9]+[bkmg]?)$")  # SizeRegex
+_REWRITE_TARGET = re.compile(rf"^/?[{_ALNUM}/$]*$")  # RegexPathWithCapture
+_BASIC_CHARS = re.compile(rf"^[/{_ALNUM}]*$")  # BasicCharsRegex
+_VALID_REGEX = re.compile(rf"^[/{_ALNUM}" + re.escape("^$[](){}*+?|&=\\") + "]*$")  # IsValidRegex
 _PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPCS", "AUTO_HTTP", "FCGI")
 
 # Controller ConfigMap defaults (internal/ingress/controller/config/config.go); ControllerConfig
@@ -219,6 +221,7 @@ class _Renderer:
         # name -> host:port; ingress-nginx keeps 320 idle connections per upstream.
         self.upstreams: dict[str, str] = {}
         self.maps: list[str] = []
+        self.canary_maps: dict[tuple[int, str], str] = {}
         self.parsed: dict[str, _Parsed] = {}
         self.result = NginxConfig("", config=config)
 
@@ -371,7 +374,11 @@ class _Renderer:
                 self._invalid(ing, key, raw, "ignores it")
                 raw = ""
             setattr(canary, attr, raw)
-        canary.header_pattern = ing.annotation("canary-by-header-pattern").strip()
+        pattern = ing.annotation("canary-by-header-pattern")
+        if pattern and not _VALID_REGEX.match(pattern):
+            self._invalid(ing, "canary-by-header-pattern", pattern, "ignores it")
+            pattern = ""
+        canary.header_pattern = pattern
         for key, attr, default in (("canary-weight", "weight", 0), ("canary-weight-total", "weight_total", 100)):
             raw = ing.annotation(key).strip()
             if not raw:
@@ -758,8 +765,13 @@ class _Renderer:
         An empty result lets the next one decide."""
         canary = loc.canary
         assert canary is not None and loc.backend is not None
-        index = len(self.maps)
-        name = f"cutover_canary_{index}"
+        scheme = main_target.split("://", 1)[0]
+        # A Prefix path's two blocks (prefix and exact twin) share one canary choice.
+        known = self.canary_maps.get((id(canary), main_target))
+        if known is not None:
+            return f"{scheme}://${known}"
+        name = f"cutover_canary_{len(self.canary_maps)}"
+        self.canary_maps[(id(canary), main_target)] = name
         origin = _origin(canary.ingress, "canary")
         header_var = "$http_" + canary.header.lower().replace("-", "_") if canary.header else ""
         if header_var:
@@ -807,7 +819,6 @@ class _Renderer:
             f'"~^:0" {_upstream_name(main_target)}; "~^::1" {_upstream_name(canary_target)}; '
             f"default {_upstream_name(main_target)}; }}"
         )
-        scheme = main_target.split("://", 1)[0]
         return f"{scheme}://${name}"
 
     def _upstream(self, ing: Ingress, parsed: _Parsed, backend: IngressBackend) -> str:
