@@ -761,3 +761,22 @@ spec:
     document = json.loads(written["inventory"].read_text())
     assert document["warnings"] == summary["wave_warnings"]
     assert {s["name"]: s["wave"] for s in draft_targets(state)["services"]} == {"defaults": 2, "slow": 2, "capture": 2}
+
+
+def test_inventory_says_which_ingresses_ingress_nginx_does_not_serve(tmp_path: Path) -> None:
+    from cutover.cluster.checks import inventory
+
+    state = _offline(
+        tmp_path,
+        _regex_ingress("ours", "/a", False)
+        + _regex_ingress("theirs", "/b", False).replace("ingressClassName: nginx", "ingressClassName: traefik")
+        + """---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: traefik}
+spec: {controller: traefik.io/ingress-controller}
+""",
+    )
+    rows = {row["name"]: row for row in inventory(state)}
+    assert rows["ours"]["not_served_by_ingress_nginx"] is None
+    assert "traefik.io/ingress-controller" in rows["theirs"]["not_served_by_ingress_nginx"]

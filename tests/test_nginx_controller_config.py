@@ -71,6 +71,7 @@ data:
   hsts-max-age: "100"
   hsts-preload: "true"
   use-forwarded-headers: "true"
+  compute-full-forwarded-for: "true"
   enable-real-ip: "true"
   whitelist-source-range: 127.0.10.0/24
   use-http2: "false"
@@ -166,6 +167,21 @@ def test_configmap_use_forwarded_headers(configured_lab: RunningLab, stock_lab: 
     assert trusted.status == 200, trusted.status
     seen = (trusted.json or {}).get("headers", {})
     assert seen.get("x-forwarded-proto") == "https" and seen.get("x-real-ip") == "127.0.10.9"
+    # compute-full-forwarded-for: the incoming chain plus the real peer ($realip_remote_addr).
+    assert seen.get("x-forwarded-for") == f"127.0.10.9, {OUTSIDE}"
+    hosted = configured_lab.get(
+        "nginx",
+        "secure.example",
+        "/",
+        headers={"X-Forwarded-Host": "public.example, inner.example", "X-Forwarded-Port": "8443"},
+    )
+    seen = (hosted.json or {}).get("headers", {})
+    # lua_ingress.lua: $best_http_host is the first X-Forwarded-Host; $pass_port the X-Forwarded-Port.
+    assert (seen.get("host"), seen.get("x-forwarded-host"), seen.get("x-forwarded-port")) == (
+        "public.example",
+        "public.example",
+        "8443",
+    )
     stock = stock_lab.get("nginx", "secure.example", "/", scheme="http", headers=headers)
     assert stock.status == 308
 

@@ -17,6 +17,7 @@ from cutover import annotations as ann
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_applicable
 from cutover.cluster.catalog import classify
 from cutover.cluster.state import ClusterState, condition, image_version, version_tuple
+from cutover.lab.nginx_render import class_verdict
 from cutover.lab.policy import gateway_allowlist, selects_ingress_identity
 from cutover.manifests import HTTPRoute, Ingress, IngressPath
 from cutover.targets import ServiceTarget
@@ -97,6 +98,8 @@ def inventory(state: ClusterState) -> list[dict[str, Any]]:
                     }
                     for key, value in sorted(ingress.annotations.items())
                 ],
+                # Which controller serves it: an Ingress ingress-nginx does not serve is not part of the move.
+                "not_served_by_ingress_nginx": class_verdict(ingress, state.manifests),
                 "complexity": ann.complexity(ingress),
                 # A host is never split across waves: the highest wave of the Ingresses sharing it.
                 "proposed_wave": ann.proposed_wave(ingress, everyone),

@@ -28,6 +28,7 @@ __all__ = [
     "CANARY_ANNOTATIONS",
     "MODELLED_ANNOTATIONS",
     "NginxConfig",
+    "class_verdict",
     "controller_order",
     "render_nginx",
     "resolve_service_port",
@@ -181,6 +182,41 @@ def _seconds(ingress: Ingress, key: str, default: int, notes: list[Note]) -> int
     return value
 
 
+def class_verdict(ing: Ingress, manifests: ManifestSet, flags: ControllerFlags | None = None) -> str | None:
+    """None when the controller serves this Ingress for its class, else why not
+    (store.go GetIngressClass; the API server's DefaultIngressClass admission plugin)."""
+    flags = flags or ControllerFlags()
+    classes = manifests.ingress_classes
+    name = ing.class_name
+    assigned = ""
+    if not name and ing.class_annotation is None:
+        defaults = sorted(c.name for c in classes.values() if c.is_default)
+        if defaults:
+            # The DefaultIngressClass admission plugin writes the default class into the Ingress.
+            name = assigned = defaults[0]
+    if name:
+        ingress_class = classes.get(name)
+        if ingress_class is None:
+            if name == flags.ingress_class:
+                # The chart installs this controller's own IngressClass; the folder need not hold it.
+                return None
+            return f"IngressClass {name!r} is not in the manifests (and is not the controller's own class)"
+        if ingress_class.controller != flags.controller:
+            via = " (the default class)" if assigned else ""
+            return f"IngressClass {name!r}{via} belongs to controller {ingress_class.controller!r}"
+        return None
+    if ing.class_annotation is not None:
+        if ing.class_annotation != flags.ingress_class:
+            return (
+                f"kubernetes.io/ingress.class {ing.class_annotation!r} is not the controller's "
+                f"--ingress-class {flags.ingress_class!r}"
+            )
+        return None
+    if flags.watch_without_class:
+        return None
+    return "no IngressClass, no class annotation and no default IngressClass (--watch-ingress-without-class is off)"
+
+
 def controller_order(ingresses: list[Ingress]) -> list[Ingress]:
     """The controller's order: oldest creationTimestamp first; equal ones by namespace/name,
     descending (store.go sortIngressSlice). Manifests without timestamps are all equal."""
@@ -227,36 +263,7 @@ class _Renderer:
 
     # -- which Ingresses, in which order --------------------------------------------
     def _class_verdict(self, ing: Ingress) -> str | None:
-        """None when the controller serves this Ingress, else why not (store.go GetIngressClass)."""
-        classes = self.manifests.ingress_classes
-        name = ing.class_name
-        assigned = ""
-        if not name and ing.class_annotation is None:
-            defaults = sorted(c.name for c in classes.values() if c.is_default)
-            if defaults:
-                # The DefaultIngressClass admission plugin writes the default class into the Ingress.
-                name = assigned = defaults[0]
-        if name:
-            ingress_class = classes.get(name)
-            if ingress_class is None:
-                if name == self.flags.ingress_class:
-                    # The chart installs this controller's own IngressClass; the folder need not hold it.
-                    return None
-                return f"IngressClass {name!r} is not in the manifests (and is not the controller's own class)"
-            if ingress_class.controller != self.flags.controller:
-                via = " (the default class)" if assigned else ""
-                return f"IngressClass {name!r}{via} belongs to controller {ingress_class.controller!r}"
-            return None
-        if ing.class_annotation is not None:
-            if ing.class_annotation != self.flags.ingress_class:
-                return (
-                    f"kubernetes.io/ingress.class {ing.class_annotation!r} is not the controller's "
-                    f"--ingress-class {self.flags.ingress_class!r}"
-                )
-            return None
-        if self.flags.watch_without_class:
-            return None
-        return "no IngressClass, no class annotation and no default IngressClass (--watch-ingress-without-class is off)"
+        return class_verdict(ing, self.manifests, self.flags)
 
     def _risk_verdict(self, ing: Ingress) -> str | None:
         """Why the controller rejects the whole Ingress for its annotations' risk (annotations.go Extract)."""
