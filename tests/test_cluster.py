@@ -631,3 +631,152 @@ def test_rbac_is_read_only_and_covers_every_resource() -> None:
             group = "" if parts[0] == "api" else parts[1]
             plural = parts[-1]
             assert (group, plural) in granted, path
+
+
+# -- issue 12: inventory values, shared hosts, RegularExpression coverage (offline) ---------
+def _offline(tmp_path: Path, text: str) -> ClusterState:
+    from cutover.manifests import load_manifests
+
+    (tmp_path / "objects.yaml").write_text(text)
+    return ClusterState("offline test manifests", False, load_manifests(tmp_path))
+
+
+_GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: web}
+spec:
+  gatewayClassName: cilium
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+"""
+
+
+def _regex_ingress(name: str, path: str, regex: bool, path_type: str = "Prefix") -> str:
+    notes = '\n  annotations: {nginx.ingress.kubernetes.io/use-regex: "true"}' if regex else ""
+    return f"""---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: web{notes}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: {name}.example
+      http:
+        paths: [{{path: "{path}", pathType: {path_type}, backend: {{service: {{name: app, port: {{number: 80}}}}}}}}]
+"""
+
+
+def _regex_route(name: str, value: str) -> str:
+    return f"""---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: web}}
+spec:
+  parentRefs: [{{name: gw}}]
+  hostnames: [{name}.example]
+  rules:
+    - matches: [{{path: {{type: RegularExpression, value: "{value}"}}}}]
+      backendRefs: [{{name: app, port: 80}}]
+"""
+
+
+def test_coverage_understands_regular_expression_paths(tmp_path: Path) -> None:
+    state = _offline(
+        tmp_path,
+        _GATEWAY
+        + _regex_ingress("same", "/api/v[0-9]+", True)
+        + _regex_route("same", "(?i)/api/v[0-9]+.*")
+        + _regex_ingress("cased", "/api", True)
+        + _regex_route("cased", "/api.*")
+        + _regex_ingress("plain", "/docs", False)
+        + _regex_route("plain", "/docs(/.*)?")
+        + _regex_ingress("missed", "/shop", False)
+        + _regex_route("missed", "/shopping/.*"),
+    )
+    outcomes = run_cases(state, "coverage")
+    cases = {case.id: case for case in cluster_cases("coverage", state, ClusterSettings())}
+    assert outcomes["same[rules]"] == []
+    assert outcomes["cased[rules]"] == []
+    assert outcomes["plain[rules]"] == []
+    assert len(outcomes["missed[rules]"]) == 1 and "no equivalent" in outcomes["missed[rules]"][0]
+    context = ProbeContext(
+        parse_targets({"endpoints": {"nginx": {"address": "-"}, "gateway": {"address": "-"}}, "services": []})
+    )
+    cased_notes = " ".join(cases["cased[rules]"].run(context).evidence["notes"])
+    assert "case-sensitive" in cased_notes
+    plain_notes = " ".join(cases["plain[rules]"].run(context).evidence["notes"])
+    assert "RegularExpression /docs(/.*)?" in plain_notes
+
+
+def test_phase0_values_and_shared_hosts(tmp_path: Path) -> None:
+    def ingress(name: str, host: str, annotations: str) -> str:
+        return f"""---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: web
+  annotations: {{{annotations}}}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: {host}
+      http:
+        paths: [{{path: /{name}, pathType: Prefix, backend: {{service: {{name: app, port: {{number: 80}}}}}}}}]
+"""
+
+    state = _offline(
+        tmp_path,
+        ingress(
+            "defaults",
+            "shop.example",
+            '"nginx.ingress.kubernetes.io/use-regex": "false", '
+            '"nginx.ingress.kubernetes.io/load-balance": round_robin, '
+            '"nginx.ingress.kubernetes.io/enable-access-log": "true"',
+        )
+        + ingress("slow", "shop.example", '"nginx.ingress.kubernetes.io/proxy-read-timeout": "120"')
+        + ingress("capture", "cap.example", '"nginx.ingress.kubernetes.io/rewrite-target": "/v2/$1"'),
+    )
+    outcomes = run_cases(state, "phase0")
+    assert outcomes["defaults[inventory]"] == []
+    assert len(outcomes["capture[inventory]"]) == 1
+    assert "capture" in outcomes["capture[inventory]"][0]
+    cases = {case.id: case for case in cluster_cases("phase0", state, ClusterSettings())}
+    assert cases["defaults[inventory]"].service.wave == 2  # moved with the host it shares with "slow"
+    context = ProbeContext(
+        parse_targets({"endpoints": {"nginx": {"address": "-"}, "gateway": {"address": "-"}}, "services": []})
+    )
+    summary = cases["cluster[3 Ingresses]"].run(context).evidence
+    assert summary["wave_warnings"] == ["Ingress web/defaults: wave 1 -> 2, it shares shop.example with web/slow"]
+    rows = cases["defaults[inventory]"].run(context).evidence["inventory"]["annotations"]
+    assert {row["category"] for row in rows} == {"default"}
+    # `cutover inventory`: the same waves in inventory.json and the draft targets, with the warning.
+    import datetime as dt
+
+    from cutover.cluster.inventory import draft_targets, write_inventory
+
+    written = write_inventory(state, tmp_path / "out", dt.date(2026, 1, 2), None)
+    document = json.loads(written["inventory"].read_text())
+    assert document["warnings"] == summary["wave_warnings"]
+    assert {s["name"]: s["wave"] for s in draft_targets(state)["services"]} == {"defaults": 2, "slow": 2, "capture": 2}
+
+
+def test_inventory_says_which_ingresses_ingress_nginx_does_not_serve(tmp_path: Path) -> None:
+    from cutover.cluster.checks import inventory
+
+    state = _offline(
+        tmp_path,
+        _regex_ingress("ours", "/a", False)
+        + _regex_ingress("theirs", "/b", False).replace("ingressClassName: nginx", "ingressClassName: traefik")
+        + """---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: traefik}
+spec: {controller: traefik.io/ingress-controller}
+""",
+    )
+    rows = {row["name"]: row for row in inventory(state)}
+    assert rows["ours"]["not_served_by_ingress_nginx"] is None
+    assert "traefik.io/ingress-controller" in rows["theirs"]["not_served_by_ingress_nginx"]

@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--ports", type=int, default=None, metavar="START", help="use consecutive ports from START (default: free ones)"
     )
+    up.add_argument(
+        "--nginx-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the ingress-nginx controller's ConfigMap (default: the one in the manifests, else its defaults)",
+    )
     for sub in (
         up,
         lab_commands.add_parser("status", help="show the running lab"),
@@ -135,6 +142,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         faults=list(args.fault),
         ports_start=args.ports,
         detach=True,
+        nginx_config=args.nginx_config,
     )
     lab = Lab(options)
     state = lab.up()

@@ -23,6 +23,7 @@ __all__ = [
     "Gateway",
     "HTTPRoute",
     "Ingress",
+    "IngressClass",
     "IngressPath",
     "Listener",
     "ManifestSet",
@@ -107,6 +108,12 @@ class Ingress:
     tls: list[IngressTLS]
     default_backend: IngressBackend | None
     labels: dict[str, str] = field(default_factory=dict)
+    # spec.ingressClassName and the legacy kubernetes.io/ingress.class annotation, apart:
+    # the controller reads them in that order (ingress_class above is whichever is set).
+    class_name: str = ""
+    class_annotation: str | None = None
+    # metadata.creationTimestamp as written ("" when absent): the controller's order.
+    created: str = ""
 
     def annotation(self, key: str, default: str = "") -> str:
         """An ingress-nginx annotation by its short name (without the prefix)."""
@@ -122,6 +129,16 @@ class Ingress:
 
     def tls_hosts(self) -> set[str]:
         return {host for entry in self.tls for host in entry.hosts}
+
+
+@dataclass(frozen=True)
+class IngressClass:
+    """networking.k8s.io/v1 IngressClass: which controller serves Ingresses naming it."""
+
+    source: Source
+    name: str
+    controller: str
+    is_default: bool
 
 
 @dataclass(frozen=True)
@@ -272,6 +289,7 @@ class ManifestSet:
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     config_maps: dict[tuple[str, str], ConfigMap] = field(default_factory=dict)
     secrets: dict[tuple[str, str], Secret] = field(default_factory=dict)
+    ingress_classes: dict[str, IngressClass] = field(default_factory=dict)
     others: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
@@ -458,6 +476,16 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
         result.services[(service.namespace, service.name)] = service
     elif kind == "Ingress" and group == "networking.k8s.io":
         result.ingresses.append(_parse_ingress(reader, obj))
+    elif kind == "IngressClass" and group == "networking.k8s.io":
+        spec = reader.mapping(obj.get("spec"), "spec", required=False)
+        annotations = obj["metadata"].get("annotations") or {}
+        result.ingress_classes[source.name] = IngressClass(
+            source,
+            source.name,
+            reader.string(spec.get("controller"), "spec.controller", required=False),
+            str(annotations.get("ingressclass.kubernetes.io/is-default-class", "")).strip().lower() == "true",
+        )
+        result.others.append(obj)
     elif kind == "Gateway" and group == GATEWAY_GROUP:
         result.gateways.append(_parse_gateway(reader, obj))
     elif kind == "HTTPRoute" and group == GATEWAY_GROUP:
@@ -529,9 +557,9 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
     spec = reader.mapping(obj.get("spec"), "spec")
     metadata = obj["metadata"]
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
-    ingress_class = reader.string(spec.get("ingressClassName"), "spec.ingressClassName", required=False)
-    if not ingress_class:
-        ingress_class = annotations.get("kubernetes.io/ingress.class", "")
+    class_name = reader.string(spec.get("ingressClassName"), "spec.ingressClassName", required=False)
+    class_annotation = annotations.get("kubernetes.io/ingress.class")
+    ingress_class = class_name or class_annotation or ""
     paths: list[IngressPath] = []
     rules = reader.sequence(spec.get("rules"), "spec.rules")
     for rule_index, rule_value in enumerate(rules):
@@ -575,6 +603,9 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
         tls,
         default_backend,
         _labels(obj),
+        class_name,
+        class_annotation,
+        str(metadata.get("creationTimestamp") or ""),
     )
 
 

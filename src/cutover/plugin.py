@@ -111,6 +111,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--lab-state", default=None, help="the lab's state directory (default: a temporary one)")
     group.addoption(
+        "--nginx-config",
+        default=None,
+        metavar="FILE",
+        help="lab: the ingress-nginx controller's ConfigMap (default: the one in --manifests, else its defaults)",
+    )
+    group.addoption(
         "--attempts",
         type=int,
         default=None,
@@ -316,6 +322,9 @@ class CutoverPlugin:
                     profile=config.getoption("--profile"),
                     faults=list(config.getoption("--fault") or []),
                     detach=False,
+                    nginx_config=Path(str(config.getoption("--nginx-config")))
+                    if config.getoption("--nginx-config")
+                    else None,
                 )
             )
             data = self.lab.prepare()

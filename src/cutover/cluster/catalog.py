@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cutover.annotations import capture_groups, is_restated_default
+
 __all__ = ["CATALOG", "AnnotationInfo", "classify"]
 
 PREFIX = "nginx.ingress.kubernetes.io/"
@@ -34,7 +36,8 @@ _MAPPED = {
     "temporal-redirect-code": "HTTPRoute RequestRedirect statusCode",
     "upstream-vhost": "HTTPRoute filters[].urlRewrite.hostname",
     "use-regex": "HTTPRoute matches[].path.type RegularExpression (anchored, case-sensitive)",
-    "backend-protocol": "BackendTLSPolicy (Cilium >= 1.20) or a plain backend (option B)",
+    "backend-protocol": "HTTPS: BackendTLSPolicy (Cilium >= 1.20) or a plain backend (option B); "
+    "GRPC / GRPCS: a GRPCRoute, the Service port's appProtocol kubernetes.io/h2c (GRPC)",
     "proxy-ssl-verify": "BackendTLSPolicy validation.caCertificateRefs",
     "proxy-ssl-secret": "BackendTLSPolicy validation.caCertificateRefs",
     "proxy-ssl-name": "BackendTLSPolicy validation.hostname",
@@ -164,8 +167,15 @@ _UNSUPPORTED = {
     "enable-opentelemetry": "tracing is Cilium configuration, not per route",
     "opentelemetry-trust-incoming-span": "tracing is Cilium configuration",
     "http2-push-preload": "HTTP/2 push is gone from browsers and Envoy",
-    "mirror-uri": "RequestMirror takes a backend, not a URI",
-    "permanent-redirect-code-override": "no Gateway API field",
+    "auth-always-set-cookie": "external auth is not in Gateway API v1.2",
+    "proxy-busy-buffers-size": "no Gateway API field",
+    "upstream-hash-by-subset": "consistent hashing has no Gateway API field",
+    "upstream-hash-by-subset-size": "consistent hashing has no Gateway API field",
+    "disable-proxy-intercept-errors": "custom error pages have no Gateway API field",
+    "fastcgi-index": "FastCGI backends have no Gateway API equivalent",
+    "fastcgi-params-configmap": "FastCGI backends have no Gateway API equivalent",
+    "opentelemetry-operation-name": "tracing is Cilium configuration",
+    "use-port-in-redirects": "RequestRedirect sets the port explicitly; no per-route switch",
 }
 
 CATALOG: dict[str, AnnotationInfo] = {}
@@ -189,11 +199,29 @@ for _key, _check in _RUNTIME_TOO.items():
     CATALOG[_key] = AnnotationInfo(CATALOG[_key].key, "mapped", CATALOG[_key].detail, _check)
 
 
-def classify(key: str) -> AnnotationInfo:
+def classify(key: str, value: str | None = None) -> AnnotationInfo:
+    """What the annotation becomes; with its value, a restated controller default is `default`
+    (it changes nothing), and a capture-group rewrite is `unsupported`."""
     if not key.startswith(PREFIX):
         return AnnotationInfo(key, "other", "not an ingress-nginx annotation (left as it is)")
     short = key.removeprefix(PREFIX)
     known = CATALOG.get(short)
-    if known is not None:
-        return known
-    return AnnotationInfo(key, "unknown", "not an ingress-nginx annotation: a typo nginx silently ignored")
+    if known is None:
+        return AnnotationInfo(key, "unknown", "not an ingress-nginx annotation: a typo nginx silently ignored")
+    if value is not None and is_restated_default(short, value):
+        return AnnotationInfo(key, "default", f"restates the controller's default ({value}): nothing to carry over")
+    if value is not None and short == "rewrite-target" and capture_groups(value):
+        return AnnotationInfo(
+            key,
+            "unsupported",
+            "a capture-group rewrite: HTTPRoute URLRewrite (ReplaceFullPath / ReplacePrefixMatch) has no capture "
+            "groups; rewrite the route by hand and prove it with the paths check",
+            "paths",
+        )
+    if value is not None and short == "backend-protocol" and value.strip().upper() in ("GRPC", "GRPCS"):
+        return AnnotationInfo(
+            key,
+            "mapped",
+            "a GRPCRoute (not an HTTPRoute); GRPC: the Service port's appProtocol kubernetes.io/h2c",
+        )
+    return known

@@ -8,6 +8,7 @@ Outcome when the test runs. A finding names the object and the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from cutover import annotations as ann
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_applicable
 from cutover.cluster.catalog import classify
 from cutover.cluster.state import ClusterState, condition, image_version, version_tuple
+from cutover.lab.nginx_render import class_verdict
 from cutover.lab.policy import gateway_allowlist, selects_ingress_identity
 from cutover.manifests import HTTPRoute, Ingress, IngressPath
 from cutover.targets import ServiceTarget
@@ -70,7 +72,8 @@ def _na(kind: str, subject: ServiceTarget, reason: str) -> Case:
 def inventory(state: ClusterState) -> list[dict[str, Any]]:
     """One row per Ingress, as `kubectl get ingress -A -o json | jq` would have given, classified."""
     rows = []
-    for ingress in state.manifests.ingresses:
+    everyone = state.manifests.ingresses
+    for ingress in everyone:
         rows.append(
             {
                 "namespace": ingress.namespace,
@@ -88,11 +91,18 @@ def inventory(state: ClusterState) -> list[dict[str, Any]]:
                 ],
                 "tls": [{"hosts": list(t.hosts), "secretName": t.secret_name} for t in ingress.tls],
                 "annotations": [
-                    {"key": key, "value": value, **{k: v for k, v in classify(key).__dict__.items() if k != "key"}}
+                    {
+                        "key": key,
+                        "value": value,
+                        **{k: v for k, v in classify(key, value).__dict__.items() if k != "key"},
+                    }
                     for key, value in sorted(ingress.annotations.items())
                 ],
+                # Which controller serves it: an Ingress ingress-nginx does not serve is not part of the move.
+                "not_served_by_ingress_nginx": class_verdict(ingress, state.manifests),
                 "complexity": ann.complexity(ingress),
-                "proposed_wave": ann.proposed_wave(ingress),
+                # A host is never split across waves: the highest wave of the Ingresses sharing it.
+                "proposed_wave": ann.proposed_wave(ingress, everyone),
                 "checks": ann.checks_for(ingress),
             }
         )
@@ -114,7 +124,11 @@ def _phase0(state: ClusterState, settings: ClusterSettings) -> list[Case]:
         subject = _subject(ingress.name, row["proposed_wave"], ingress.namespace)
         cases.append(_case("phase0", subject, "inventory", findings, {"inventory": row}))
     counts = {level: sum(1 for r in rows.values() if r["complexity"] == level) for level in ("HIGH", "MEDIUM", "LOW")}
-    summary = {"ingresses": len(rows), "complexity": counts}
+    summary = {
+        "ingresses": len(rows),
+        "complexity": counts,
+        "wave_warnings": ann.wave_warnings(state.manifests.ingresses),
+    }
     unchecked = []
     if settings.target_hosts is not None:
         for ingress in state.manifests.ingresses:
@@ -329,8 +343,48 @@ def _routes_for_host(state: ClusterState, host: str) -> list[HTTPRoute]:
     return [r for r in _attached_routes(state) if not r.hostnames or host in r.hostnames]
 
 
-def _equivalent(item: IngressPath, route_type: str, value: str) -> str | None:
+def _regex_matches(pattern: str, path: str) -> bool:
+    try:
+        # Gateway API RegularExpression on Envoy (Cilium): the whole path must match (RE2; Python's
+        # re stands in for the subset that appears in paths).
+        return re.fullmatch(pattern, path) is not None
+    except re.error:
+        return False
+
+
+def _equivalent_regex(item: IngressPath, value: str, nginx_regex: bool) -> str | None:
+    """A RegularExpression match against an Ingress path: None when equivalent, "no" when it does
+    not cover the path, else what differs."""
+    if nginx_regex:
+        # nginx: `location ~* "^<path>"`, case-insensitive and open at the end.
+        body = value.removeprefix("(?i)").removeprefix("^")
+        if body in (item.path + ".*", item.path + "(.*)", f"({item.path}).*"):
+            if value.startswith("(?i)"):
+                return None
+            return f"regex {item.path}: nginx matched case-insensitively; RegularExpression {value} is case-sensitive"
+        if value == item.path:
+            return (
+                f"regex {item.path}: nginx matched it as a prefix; RegularExpression {value} must match the whole path"
+            )
+        return "no"
+    probes = [item.path]
+    if item.path_type != "Exact":
+        probes.append(item.path.rstrip("/") + "/x")
+    if not all(_regex_matches(value, p) for p in probes):
+        return "no"
+    return (
+        f"{item.path_type} {item.path} is matched by RegularExpression {value}: verify the edges with the paths check"
+    )
+
+
+def _equivalent(item: IngressPath, route_type: str, value: str, nginx_regex: bool = False) -> str | None:
     """None when the HTTPRoute match is equivalent, else what differs."""
+    if route_type == "RegularExpression":
+        return _equivalent_regex(item, value, nginx_regex)
+    if nginx_regex and route_type in ("PathPrefix", "Exact"):
+        plain = re.fullmatch(r"[\w\-./~%]*", item.path) is not None
+        if not plain:
+            return "no"
     bare = item.path.rstrip("/") or "/"
     if item.path_type == "Exact":
         return None if route_type == "Exact" and value == item.path else "no"
@@ -419,7 +473,7 @@ def _timeouts_coverage(
 
 def _coverage_for(state: ClusterState, ingress: Ingress, settings: ClusterSettings) -> list[Case]:
     cases = []
-    wave = ann.proposed_wave(ingress)
+    wave = ann.proposed_wave(ingress, state.manifests.ingresses)
     subject = _subject(ingress.name, wave, ingress.namespace)
     obj = f"Ingress {ingress.namespace}/{ingress.name}"
     regex = ingress.annotation("use-regex").lower() == "true" or bool(ingress.annotation("rewrite-target"))
@@ -432,7 +486,7 @@ def _coverage_for(state: ClusterState, ingress: Ingress, settings: ClusterSettin
             if "RequestRedirect" not in {f.get("type") for f in rule.filters}
             for m in rule.matches
         ]
-        verdicts = [(_equivalent(item, t, v), route) for route, t, v in matches]
+        verdicts = [(_equivalent(item, t, v, regex), route) for route, t, v in matches]
         exact = [route for verdict, route in verdicts if verdict is None]
         close = [(verdict, route) for verdict, route in verdicts if verdict not in (None, "no")]
         where = f"{obj} {item.field_path}"
@@ -592,7 +646,7 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
     cases = []
     for ingress in state.manifests.ingresses:
         cases.extend(_coverage_for(state, ingress, settings))
-    waves = {h: ann.proposed_wave(i) for i in state.manifests.ingresses for h in i.hosts}
+    waves = {h: ann.proposed_wave(i, state.manifests.ingresses) for i in state.manifests.ingresses for h in i.hosts}
     for route in state.manifests.http_routes:
         wave = min((waves[h] for h in route.hostnames if h in waves), default=None)
         subject = _subject(route.name, wave, route.namespace)

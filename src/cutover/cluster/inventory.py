@@ -42,7 +42,7 @@ def draft_targets(state: ClusterState) -> dict[str, Any]:
             "name": ingress.name,
             "namespace": ingress.namespace,
             "host": ingress.hosts[0],
-            "wave": ann.proposed_wave(ingress),
+            "wave": ann.proposed_wave(ingress, state.manifests.ingresses),
             "complexity": ann.complexity(ingress),
             # Every host and rule of the Ingress, and the HTTPRoute matches already written for it.
             "paths": path_rules(state.manifests, ingress),
@@ -90,6 +90,7 @@ def write_inventory(state: ClusterState, out: Path, today: dt.date, targets_path
         "source": state.description,
         "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "summary": {"ingresses": len(rows), "complexity": counts, "flagged_annotations": len(flagged)},
+        "warnings": ann.wave_warnings(state.manifests.ingresses),
         "flagged": flagged,
         "ingresses": rows,
     }

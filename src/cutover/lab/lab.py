@@ -28,7 +28,14 @@ from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
 from cutover.lab.envoy_render import EnvoyConfig, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
-from cutover.lab.nginx_render import NginxConfig, render_nginx, resolve_service_port, service_port_is_tls
+from cutover.lab.nginx_config import ControllerFlags, load_controller_config, parse_bool
+from cutover.lab.nginx_render import (
+    ORIGIN_MARK,
+    NginxConfig,
+    render_nginx,
+    resolve_service_port,
+    service_port_is_tls,
+)
 from cutover.lab.pki import LabPKI
 from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
 from cutover.lab.profiles import (
@@ -102,6 +109,8 @@ class LabOptions:
     faults: list[str] = field(default_factory=list)
     ports_start: int | None = None
     detach: bool = True
+    # The ingress-nginx controller's ConfigMap (`--nginx-config`): beats the one in the manifests.
+    nginx_config: Path | None = None
 
 
 @dataclass
@@ -267,7 +276,16 @@ class Lab:
         self._mint_certificates(manifests, layout, backends)
         self.layout = layout
         self._backends = backends
-        self.nginx = render_nginx(manifests, layout)
+        self.nginx = render_nginx(
+            manifests,
+            layout,
+            load_controller_config(
+                manifests,
+                options.nginx_config,
+                str(lab_settings["nginx_configmap"]) if lab_settings.get("nginx_configmap") else None,
+            ),
+            _controller_flags(lab_settings, self.overlay.get("_path")),
+        )
         self.envoy = render_envoy(manifests, layout, self.profile)
         self.notes = [*self.nginx.notes, *self.envoy.notes]
         (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
@@ -374,8 +392,7 @@ class Lab:
             [nginx_bin, "-t", "-q", "-c", str(conf), "-e", str(error_log)], capture_output=True, text=True, check=False
         )
         if test.returncode != 0:
-            message = (test.stderr.strip().splitlines() or ["nginx -t failed"])[-1]
-            raise LabError(f"nginx refused the rendered configuration {conf}: {message}")
+            raise LabError(nginx_refusal(test.stderr, conf))
         ready_files: list[tuple[Path, ManagedProcess, _BackendPlan]] = []
         for backend in self._backends:
             argv = [sys.executable, "-m", "cutover.lab.backend", "--service", f"{backend.namespace}/{backend.name}"]
@@ -505,8 +522,12 @@ class Lab:
         vantage = {**DEFAULT_VANTAGE_POINTS, **(self.overlay.get("vantage_points") or {})}
         services: list[dict[str, Any]] = []
         names = [i.name for i in self.manifests.ingresses]
+        served = set(self.nginx.served) if self.nginx is not None else None
         for ingress in self.manifests.ingresses:
             if not ingress.paths:
+                continue
+            if served is not None and ingress.source.ref not in served:
+                # Not served by the controller (class, rejected) or a canary merged into its main.
                 continue
             name = ingress.name if names.count(ingress.name) == 1 else f"{ingress.namespace}/{ingress.name}"
             service_targets = self._service_target(name, ingress, vantage)
@@ -526,6 +547,9 @@ class Lab:
                 "profile": self.profile.name,
                 "faults": list(self.options.faults),
                 "state": str(self.state_dir),
+                "nginx_config": self.nginx.config.source if self.nginx is not None else None,
+                "not_served": dict(self.nginx.not_served) if self.nginx is not None else {},
+                "canaries": dict(self.nginx.canaries) if self.nginx is not None else {},
             },
             "endpoints": {
                 "nginx": {
@@ -553,6 +577,10 @@ class Lab:
         assert self.manifests is not None
         refs = {ingress.source.ref}
         refs |= {r.source.ref for r in self.manifests.http_routes if host in r.hostnames or not r.hostnames}
+        if self.nginx is not None:
+            # The controller's own settings and the canaries merged into this Ingress concern it too.
+            refs.add(self.nginx.config.source)
+            refs |= {canary for canary, main in self.nginx.canaries.items() if main == ingress.source.ref}
         found = []
         for note in self.notes:
             if note.verify and any(note.obj == ref or note.obj.startswith(ref + " ") for ref in refs):
@@ -570,7 +598,7 @@ class Lab:
             "namespace": ingress.namespace,
             "ingress": f"{ingress.namespace}/{ingress.name}",
             "host": host,
-            "wave": ann.proposed_wave(ingress),
+            "wave": ann.proposed_wave(ingress, self.manifests.ingresses),
             "complexity": ann.complexity(ingress),
             "backends": backends,
             # Every host and rule of the Ingress, and the HTTPRoute matches for its hosts and Services.
@@ -676,6 +704,37 @@ def _add_source_ip(entry: dict[str, Any], ingress: Any, vantage: dict[str, dict[
         admitted = not networks or any(address in network for network in networks)
         (allowed if admitted else denied).append(vp_name)
     entry["source_ip"] = {"allowed": allowed, "denied": denied}
+
+
+def _controller_flags(settings: dict[str, Any], overlay: str | None) -> ControllerFlags:
+    """The controller's class flags from the overlay's `lab` section."""
+    flags = ControllerFlags()
+    ingress_class = settings.get("ingress_class")
+    if ingress_class is not None:
+        if not isinstance(ingress_class, str) or not ingress_class.strip():
+            raise InputError("must be a class name such as nginx", file=overlay, field="lab.ingress_class")
+        flags = ControllerFlags(ingress_class=ingress_class.strip(), controller=flags.controller)
+    watch = settings.get("watch_ingress_without_class")
+    if watch is not None:
+        parsed = watch if isinstance(watch, bool) else parse_bool(str(watch))
+        if parsed is None:
+            raise InputError("must be true or false", file=overlay, field="lab.watch_ingress_without_class")
+        flags = ControllerFlags(flags.ingress_class, flags.controller, parsed)
+    return flags
+
+
+def nginx_refusal(stderr: str, conf: Path) -> str:
+    """nginx's own [emerg] line, and the Ingress and annotation behind the line it names."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    emerg = next((line for line in lines if "[emerg]" in line), lines[-1] if lines else "nginx -t failed")
+    message = f"nginx refused the rendered configuration {conf}: {emerg}"
+    found = re.search(r" in (\S+):(\d+)", emerg)
+    if found is not None:
+        with contextlib.suppress(OSError, IndexError):
+            rendered = Path(found.group(1)).read_text().splitlines()[int(found.group(2)) - 1]
+            if ORIGIN_MARK in rendered:
+                message += f" (rendered from {rendered.split(ORIGIN_MARK, 1)[1].strip()})"
+    return message
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:

@@ -245,6 +245,8 @@ class GoNoGoReport:
         if source.get("kind") == "lab":
             environment = f"embedded lab, profile {source.get('profile')}, manifests {shown(source.get('manifests'))}"
             environment += f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
+            if source.get("nginx_config"):
+                environment += f", nginx controller settings: {source['nginx_config']}"
         elif targets is not None:
             environment = f"targets {shown(targets.path)}" + (
                 f" ({source.get('context')})" if source.get("context") else ""
