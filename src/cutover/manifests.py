@@ -27,6 +27,7 @@ __all__ = [
     "Listener",
     "ManifestSet",
     "NetworkPolicy",
+    "ReferenceGrant",
     "RouteMatch",
     "RouteRule",
     "Service",
@@ -184,6 +185,11 @@ class BackendRef:
     port: int | None
     weight: int
     kind: str
+    group: str = ""
+    # backendRefs[].filters: applied only to requests sent to this backend.
+    filters: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
+    # Whether the namespace was written (a cross-namespace reference needs a ReferenceGrant).
+    explicit_namespace: bool = False
 
 
 @dataclass
@@ -226,6 +232,34 @@ class BackendTLSPolicy:
     ca_config_maps: list[str]
     well_known_ca: str
     hostname: str
+    # metadata.creationTimestamp as written (ISO 8601) or "": the oldest policy wins a conflict.
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class GrantPeer:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+
+@dataclass
+class ReferenceGrant:
+    """A ReferenceGrant: objects of `from` may reference objects of `to` in the grant's namespace."""
+
+    source: Source
+    namespace: str
+    name: str
+    from_: list[GrantPeer]
+    to: list[GrantPeer]
+
+    def permits(
+        self, from_group: str, from_kind: str, from_namespace: str, to_group: str, to_kind: str, name: str
+    ) -> bool:
+        return any(
+            f.group == from_group and f.kind == from_kind and f.namespace == from_namespace for f in self.from_
+        ) and any(t.group == to_group and t.kind == to_kind and t.name in ("", name) for t in self.to)
 
 
 @dataclass
@@ -269,6 +303,7 @@ class ManifestSet:
     gateways: list[Gateway] = field(default_factory=list)
     http_routes: list[HTTPRoute] = field(default_factory=list)
     backend_tls_policies: list[BackendTLSPolicy] = field(default_factory=list)
+    reference_grants: list[ReferenceGrant] = field(default_factory=list)
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     config_maps: dict[tuple[str, str], ConfigMap] = field(default_factory=dict)
     secrets: dict[tuple[str, str], Secret] = field(default_factory=dict)
@@ -464,6 +499,8 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
         result.http_routes.append(_parse_http_route(reader, obj))
     elif kind == "BackendTLSPolicy" and group == GATEWAY_GROUP:
         result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
+    elif kind == "ReferenceGrant" and group == GATEWAY_GROUP:
+        result.reference_grants.append(_parse_reference_grant(reader, obj))
     elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
         result.network_policies.append(_parse_network_policy(reader, obj))
         result.others.append(obj)
@@ -710,13 +747,21 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
             where = f"{rule_where}.backendRefs[{backend_index}]"
             backend = reader.mapping(backend_value, where)
             kind = str(backend.get("kind") or "Service")
+            backend_filters = tuple(
+                reader.mapping(f, f"{where}.filters[{i}]")
+                for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
+            )
             backends.append(
                 BackendRef(
                     name=reader.string(backend.get("name"), f"{where}.name"),
                     namespace=str(backend.get("namespace") or src.namespace),
-                    port=reader.port(backend.get("port"), f"{where}.port", required=kind == "Service"),
+                    # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
+                    port=reader.port(backend.get("port"), f"{where}.port", required=False),
                     weight=int(backend.get("weight", 1)),
                     kind=kind,
+                    group=str(backend.get("group") or ""),
+                    filters=backend_filters,
+                    explicit_namespace=bool(backend.get("namespace")),
                 )
             )
         timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
@@ -775,6 +820,34 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
             required=False,
         ),
         hostname,
+        str(obj["metadata"].get("creationTimestamp") or ""),
+    )
+
+
+def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> list[GrantPeer]:
+    peers = []
+    for index, item_value in enumerate(reader.sequence(value, where, required=True)):
+        item = reader.mapping(item_value, f"{where}[{index}]")
+        peers.append(
+            GrantPeer(
+                group=str(item.get("group") or ""),
+                kind=reader.string(item.get("kind"), f"{where}[{index}].kind"),
+                namespace=str(item.get("namespace") or namespace),
+                name=str(item.get("name") or ""),
+            )
+        )
+    return peers
+
+
+def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGrant:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    src = reader.source
+    return ReferenceGrant(
+        src,
+        src.namespace,
+        src.name,
+        _grant_peers(reader, spec.get("from"), "spec.from", ""),
+        _grant_peers(reader, spec.get("to"), "spec.to", src.namespace),
     )
 
 

@@ -17,7 +17,7 @@ from cutover.checks.base import (
 )
 from cutover.targets import Targets
 
-__all__ = ["DEFAULT_CODES", "INFO", "cases"]
+__all__ = ["DEFAULT_CODES", "INFO", "cases", "same_location"]
 
 DEFAULT_CODES = (301, 302, 303, 307, 308)
 INFO = CheckInfo(
@@ -39,6 +39,27 @@ def cases(targets: Targets) -> list[Case]:
         result.append(Case(INFO, service, f"http GET {probe_path}", {"path": probe_path, "scheme": "http"}, _run))
         result.append(Case(INFO, service, f"https GET {base}", {"path": base, "scheme": "https"}, _run))
     return result
+
+
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+
+
+def same_location(first: str | None, second: str | None) -> bool:
+    """Equal URLs once a scheme's default port is dropped (RFC 3986 6.2.3): Cilium sets
+    port_redirect 443 on `scheme: https`, so Envoy writes https://host:443/... where nginx
+    wrote https://host/...; a client goes to the same place."""
+
+    def normal(location: str | None) -> str | None:
+        if location is None or "://" not in location:
+            return location
+        scheme, rest = location.split("://", 1)
+        authority, slash, tail = rest.partition("/")
+        default = _DEFAULT_PORTS.get(scheme.lower())
+        if default and authority.endswith(":" + default):
+            authority = authority[: -len(default) - 1]
+        return f"{scheme}://{authority}{slash}{tail}"
+
+    return normal(first) == normal(second)
 
 
 def _run(case: Case, context: ProbeContext) -> Outcome:
@@ -65,7 +86,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
             if gateway.status not in codes:
                 note = "the Gateway serves plain HTTP" if gateway.status == 200 else f"accepted codes: {list(codes)}"
                 differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind, note=note))
-            elif gateway.header("location") != nginx.header("location"):
+            elif not same_location(gateway.header("location"), nginx.header("location")):
                 differences.append(Difference("location", nginx.header("location"), gateway.header("location")))
         else:
             for side, result in (("nginx", nginx), ("gateway", gateway)):

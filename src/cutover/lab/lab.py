@@ -24,7 +24,7 @@ import yaml
 
 from cutover import annotations as ann
 from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
-from cutover.lab.envoy_render import EnvoyConfig, render_envoy
+from cutover.lab.envoy_render import EnvoyConfig, GatewayListener, gateway_listeners, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
 from cutover.lab.nginx_render import NginxConfig, render_nginx, resolve_service_port, service_port_is_tls
@@ -149,6 +149,7 @@ class Lab:
         self.overlay: dict[str, Any] = {}
         self.nginx: NginxConfig | None = None
         self.envoy: EnvoyConfig | None = None
+        self._listener_plan: list[GatewayListener] = []
 
     # -- public ----------------------------------------------------------------
     def up(self) -> LabState:
@@ -225,7 +226,11 @@ class Lab:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
 
         backends = self._plan_backends(manifests)
-        port_count = 6 + sum(len(b.ports) for b in backends)
+        listener_plan = gateway_listeners(manifests)
+        gateway_addresses = _gateway_addresses(listener_plan)
+        extra_here = [g for g in listener_plan if not g.default and gateway_addresses[g.key[:2]] == LISTEN_ADDRESS]
+        backend_port_count = sum(len(b.ports) for b in backends)
+        port_count = 6 + backend_port_count + len(extra_here)
         ports = allocate_ports(LISTEN_ADDRESS, port_count, options.ports_start)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("nginx/tmp", "envoy", "backends", "pki", "logs"):
@@ -243,6 +248,16 @@ class Lab:
             gateway_source_address=GATEWAY_SOURCE_ADDRESS,
         )
         next_port = iter(ports[6:])
+        for planned in listener_plan:
+            address = gateway_addresses[planned.key[:2]]
+            if planned.default:
+                lab_port = layout.gateway_http_port if planned.protocol == "HTTP" else layout.gateway_https_port
+            elif address == LISTEN_ADDRESS:
+                lab_port = ports[6 + backend_port_count + extra_here.index(planned)]
+            else:
+                lab_port = allocate_ports(address, 1)[0]
+            layout.gateway_listeners[planned.key] = (address, lab_port)
+        self._listener_plan = listener_plan
         for backend in backends:
             for port in backend.ports:
                 layout.backends[(backend.namespace, backend.name, port.port)] = BackendAddress(
@@ -514,6 +529,10 @@ class Lab:
                 "profile": self.profile.name,
                 "faults": list(self.options.faults),
                 "state": str(self.state_dir),
+                "services": "inferred from the routes (the folder has no Service)"
+                if not self.manifests.services
+                else "from the manifests",
+                "gateway_listeners": self._gateway_listener_targets(),
             },
             "endpoints": {
                 "nginx": {
@@ -534,6 +553,26 @@ class Lab:
             "waivers": self.overlay.get("waivers") or [],
             "notes": [str(n) for n in self.notes],
         }
+
+    def _gateway_listener_targets(self) -> list[dict[str, Any]]:
+        """Every Gateway listener port the lab serves: the default Gateway's first HTTP and HTTPS
+        ports are the `gateway` endpoint; the others are reached here."""
+        assert self.layout is not None
+        result = []
+        for planned in self._listener_plan:
+            address, lab_port = self.layout.gateway_listeners[planned.key]
+            result.append(
+                {
+                    "gateway": f"{planned.namespace}/{planned.gateway}",
+                    "listeners": list(planned.listeners),
+                    "port": planned.port,
+                    "protocol": planned.protocol,
+                    "address": address,
+                    "lab_port": lab_port,
+                    "default": planned.default,
+                }
+            )
+        return result
 
     def _unverified(self, ingress: Any, host: str) -> list[dict[str, str]]:
         """The behaviours of this service the lab does not model: its Ingress's, and those of the
@@ -601,6 +640,16 @@ class Lab:
             if policies:
                 entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
+
+
+def _gateway_addresses(plan: list[GatewayListener]) -> dict[tuple[str, str], str]:
+    """The first Gateway on the lab's address, each further one on 127.0.0.2, 127.0.0.3, ..."""
+    addresses: dict[tuple[str, str], str] = {}
+    for planned in plan:
+        key = planned.key[:2]
+        if key not in addresses:
+            addresses[key] = LISTEN_ADDRESS if not addresses else f"127.0.0.{len(addresses) + 1}"
+    return addresses
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:

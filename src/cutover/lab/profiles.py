@@ -26,6 +26,10 @@ class GatewayProfile:
     # cilium/cilium#48307: wellKnownCACertificates System rendered as plaintext on 1.20.1.
     well_known_ca_plaintext_bug: bool
     redirect_codes: tuple[int, ...]
+    # cilium/cilium#45567 (1.20): a RequestRedirect that sets a scheme only fires when
+    # X-Forwarded-Proto differs from that scheme; on an HTTPS listener a `scheme: https`
+    # redirect therefore never fires and the request answers 404 (cilium/cilium#48373).
+    redirect_scheme_guard: bool = False
     stream_idle_timeout: float = 300.0
     cluster_idle_timeout: float = 60.0
 
@@ -89,6 +93,7 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=("gateway.networking.k8s.io/v1",),
             well_known_ca_plaintext_bug=False,
             redirect_codes=_ALL_REDIRECTS,
+            redirect_scheme_guard=True,
         ),
         GatewayProfile(
             name="cilium-1.20.1",
@@ -99,6 +104,7 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=("gateway.networking.k8s.io/v1",),
             well_known_ca_plaintext_bug=True,
             redirect_codes=_ALL_REDIRECTS,
+            redirect_scheme_guard=True,
         ),
     )
 }
