@@ -19,6 +19,7 @@ _KINDS_TO_PARSE = (
     "ingresses",
     "gateways",
     "httproutes",
+    "referencegrants",
     "backendtlspolicies",
     "ciliumnetworkpolicies",
     "ciliumclusterwidenetworkpolicies",
