@@ -249,6 +249,25 @@ def test_a_refused_route_is_a_failing_result_and_the_rest_still_runs(
     assert lab.get("gateway", "qdrant.metalkube.internal", "/").backend == "inference/qdrant"
 
 
+def test_a_route_naming_an_unknown_gateway_is_refused_alone(
+    tmp_path: Path, start_lab: Callable[..., RunningLab]
+) -> None:
+    orphan = (
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+        "metadata: {name: orphan, namespace: apps}\n"
+        "spec:\n  parentRefs: [{name: no-such-gateway}]\n  hostnames: [o.example]\n"
+        "  rules: [{backendRefs: [{name: api, port: 8080}]}]\n"
+    )
+    manifests = folder(
+        tmp_path, service("api"), orphan, route("r", "a.example", "    - backendRefs: [{name: api, port: 8080}]\n")
+    )
+    assert statuses(manifests)["apps/orphan"][:2] == (False, "InvalidHTTPRoute")
+    lab = start_lab(manifests)
+    assert any("HTTPRoute apps/orphan" in note and "no-such-gateway" in note for note in lab.targets.notes)
+    assert lab.get("gateway", "a.example", "/", scheme="http").backend == "apps/api"
+    assert lab.get("gateway", "o.example", "/", scheme="http").status == 404
+
+
 # -- redirects -------------------------------------------------------------------------
 def test_a_default_port_is_the_same_location_and_any_other_is_not() -> None:
     assert same_location("https://a.example:443/x?q=1", "https://a.example/x?q=1")

@@ -512,7 +512,7 @@ class _Renderer:
             if not hostnames:
                 self.status.append(RouteStatus(route_id, parent_id, False, "NoMatchingListenerHostname", False, "-"))
                 continue
-            entries, resolved, reason, message = self._routes(route, listener)
+            entries, resolved, reason, message = self._routes(route, listener, gateway.listeners[0].port)
             self.status.append(RouteStatus(route_id, parent_id, True, "Accepted", resolved, reason, message))
             for hostname in hostnames:
                 vhost = vhosts.setdefault(
@@ -545,7 +545,7 @@ class _Renderer:
         return None
 
     def _routes(
-        self, route: HTTPRoute, listener: Listener
+        self, route: HTTPRoute, listener: Listener, first_port: int
     ) -> tuple[list[tuple[RouteMatch, int, dict[str, Any]]], bool, str, str]:
         entries: list[tuple[RouteMatch, int, dict[str, Any]]] = []
         problems: list[tuple[int, str, str]] = []
@@ -556,7 +556,7 @@ class _Renderer:
                 problem = self._ref_problem(route, ref)
                 if problem is not None:
                     problems.append(problem)
-            action = self._action(route, rule, listener)
+            action = self._action(route, rule, listener, first_port)
             if action is None:
                 continue
             for match in rule.matches:
@@ -604,7 +604,7 @@ class _Renderer:
                 result.setdefault(f"{side}_headers_to_remove", []).extend(removes)
         return result
 
-    def _action(self, route: HTTPRoute, rule: RouteRule, listener: Listener) -> dict[str, Any] | None:
+    def _action(self, route: HTTPRoute, rule: RouteRule, listener: Listener, first_port: int) -> dict[str, Any] | None:
         where = f"{route.source.ref} rule {rule.index}"
         action: dict[str, Any] = {}
         rewrite: dict[str, Any] = {}
@@ -612,7 +612,7 @@ class _Renderer:
         for item in rule.filters:
             kind = str(item.get("type"))
             if kind == "RequestRedirect":
-                redirect = self._redirect(where, item.get("requestRedirect") or {}, listener)
+                redirect = self._redirect(where, item.get("requestRedirect") or {}, listener, first_port)
                 if redirect is None:
                     return None
                 action["redirect"] = redirect
@@ -680,7 +680,7 @@ class _Renderer:
             action["direct_response"] = {"status": 500}
         return action
 
-    def _redirect(self, where: str, spec: dict[str, Any], listener: Listener) -> dict[str, Any] | None:
+    def _redirect(self, where: str, spec: dict[str, Any], listener: Listener, first_port: int) -> dict[str, Any] | None:
         code = int(spec.get("statusCode", 302))
         if code not in self.profile.redirect_codes:
             self.note(
@@ -700,6 +700,15 @@ class _Renderer:
         # it is the scheme's default (https://host:443/), which the spec says SHOULD NOT happen.
         if spec.get("port"):
             redirect["port_redirect"] = int(spec["port"])
+        elif self.profile.redirect_port_from_first_listener:
+            redirect["port_redirect"] = first_port
+            if scheme:
+                self.note(
+                    where,
+                    f"a portless scheme redirect on {self.profile.name}: the lab writes the first listener's port "
+                    f"({first_port}, cilium/cilium#29099); the real port is not confirmed for this release",
+                    verify="the Location header of this redirect on a staging Gateway (--targets)",
+                )
         elif scheme in ("https", "http"):
             redirect["port_redirect"] = 443 if scheme == "https" else 80
         else:

@@ -30,6 +30,9 @@ class GatewayProfile:
     # X-Forwarded-Proto differs from that scheme; on an HTTPS listener a `scheme: https`
     # redirect therefore never fires and the request answers 404 (cilium/cilium#48373).
     redirect_scheme_guard: bool = False
+    # cilium/cilium#29099: a RequestRedirect without port took the Gateway's FIRST listener's port,
+    # whatever listener served the request; fixed by cilium/cilium#31361 (2024-03, after 1.15.0).
+    redirect_port_from_first_listener: bool = False
     stream_idle_timeout: float = 300.0
     cluster_idle_timeout: float = 60.0
 
@@ -53,6 +56,7 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=(),
             well_known_ca_plaintext_bug=False,
             redirect_codes=_BASIC_REDIRECTS,
+            redirect_port_from_first_listener=True,
         ),
         GatewayProfile(
             name="cilium-1.16",
