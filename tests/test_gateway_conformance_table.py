@@ -139,7 +139,7 @@ TABLE = [
         response_headers={"x-header-set": "set-overwrites-values", "x-header-remove": ABSENT},
     ),
     Row(
-        "HTTPRouteBackendRefsRequestHeaderModifier",
+        "HTTPRouteBackendRequestHeaderModifier",
         "backendhdr.example",
         "/single",
         backend=V1,
@@ -257,8 +257,8 @@ def test_weight_splits_70_30_and_weight_zero_never_answers(conformance_lab: Runn
 
 
 def test_backend_level_filters_follow_their_backend(conformance_lab: RunningLab) -> None:
-    """HTTPRouteBackendRefsRequestHeaderModifier with two backends: each sees only its own header."""
-    row = Row("HTTPRouteBackendRefsRequestHeaderModifier", "backendhdr.example", "/split")
+    """HTTPRouteBackendRequestHeaderModifier with two backends: each sees only its own header."""
+    row = Row("HTTPRouteBackendRequestHeaderModifier", "backendhdr.example", "/split")
     wanted = {V1: "for-v1", V2: "for-v2"}
     answered = set()
     for _ in range(20):
