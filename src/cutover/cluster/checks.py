@@ -621,8 +621,12 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
 
 def _offline_profile(settings: ClusterSettings) -> GatewayProfile:
     """The lab profile standing for the Cilium the offline manifests will meet."""
+    wanted = version_tuple(settings.cilium_version)
     for profile in PROFILES.values():
         if profile.cilium_version == settings.cilium_version:
+            return profile
+    for profile in PROFILES.values():
+        if wanted[:2] and version_tuple(profile.cilium_version)[:2] == wanted[:2]:
             return profile
     return PROFILES[DEFAULT_PROFILE]
 

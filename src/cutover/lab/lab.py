@@ -315,7 +315,9 @@ class Lab:
         for route in manifests.http_routes:
             for rule in route.rules:
                 for ref in rule.backend_refs:
-                    if ref.kind == "Service":
+                    # A Service the folder lacks is not invented for the Gateway: Cilium answers 500.
+                    known = not manifests.services or (ref.namespace, ref.name) in manifests.services
+                    if ref.kind == "Service" and known:
                         add_port(plan(ref.namespace, ref.name), ref.port)
         for policy in manifests.backend_tls_policies:
             for target in policy.targets:
