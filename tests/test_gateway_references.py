@@ -20,7 +20,7 @@ from cutover.cluster.state import read_state
 from cutover.lab.envoy_render import compute_status
 from cutover.lab.profiles import get_profile
 from cutover.manifests import load_manifests
-from cutover.probe import fetch
+from cutover.probe import Endpoint, fetch
 from cutover.targets import parse_targets
 from tests.conftest import CORRECTED, OFFICE, RunningLab, run_checks
 from tests.test_gateway_conformance_table import FOLDER
@@ -158,6 +158,50 @@ def test_identical_matches_from_two_routes_are_load_balanced(
     assert set(answered) == {"apps/one", "apps/two"}, answered
     canary = lab.get("gateway", "m.example", "/api/x", scheme="http", headers={"x-canary": "yes"})
     assert canary.backend == "apps/three"
+
+
+# -- listeners ----------------------------------------------------------------------------
+TWO_HTTPS_PORTS = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: apps}
+spec:
+  gatewayClassName: cilium
+  listeners:
+    - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: tls}]}}
+    - {name: https-alt, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: tls}]}}
+"""
+
+
+@pytest.mark.parametrize(("profile", "isolated"), [("cilium-1.17", False), ("cilium-1.20", True)])
+def test_one_hostname_on_two_https_ports(
+    tmp_path: Path, start_lab: Callable[..., RunningLab], profile: str, isolated: bool
+) -> None:
+    """Before cilium/cilium#44889 every HTTPS listener shares one route configuration, so the
+    two routes' identical matches merge and both ports load-balance them; 1.20 separates ports."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    rule = "    - backendRefs: [{{name: {}, port: 8080}}]\n"
+    routes = [
+        route(name, "s.example", rule.format(backend)).replace(
+            "{name: gw, namespace: apps}", f"{{name: gw, sectionName: {section}}}"
+        )
+        for name, backend, section in (("r443", "one", "https"), ("r8443", "two", "https-alt"))
+    ]
+    (manifests / "objects.yaml").write_text(TWO_HTTPS_PORTS + service("one") + service("two") + "".join(routes))
+    lab = start_lab(manifests, profile=profile)
+    alt = next(e for e in lab.targets.source["gateway_listeners"] if e["port"] == 8443)
+    alt_endpoint = Endpoint("gateway", alt["address"], alt["lab_port"], alt["lab_port"])
+    seen: dict[str, set[str]] = {"443": set(), "8443": set()}
+    for _ in range(16):
+        seen["443"].add(str(lab.get("gateway", "s.example", "/").backend))
+        seen["8443"].add(
+            str(fetch(alt_endpoint, "s.example", "/", source=OFFICE, ca_bundle=lab.targets.ca_bundle).backend)
+        )
+    if isolated:
+        assert seen == {"443": {"apps/one"}, "8443": {"apps/two"}}
+    else:
+        assert seen == {"443": {"apps/one", "apps/two"}, "8443": {"apps/one", "apps/two"}}
 
 
 # -- slashes, outlier detection --------------------------------------------------------

@@ -387,6 +387,7 @@ class _Renderer:
 
     def run(self) -> EnvoyConfig:
         groups = self._route_everything()
+        self._share_route_configs(groups)
         plan = {entry.key: entry for entry in gateway_listeners(self.manifests)}
         listeners = []
         for key, group in groups.items():
@@ -426,6 +427,30 @@ class _Renderer:
         return EnvoyConfig(
             bootstrap, self.notes, self.status, self.upstream_modes, self.policy_status, list(plan.values())
         )
+
+    def _share_route_configs(self, groups: dict[tuple[str, str, int], dict[str, Any]]) -> None:
+        """Cilium puts every HTTP listener of a Gateway in one route configuration, whatever its port:
+        a route bound to port 8080 answers on port 80 too (cilium/cilium#41806; per-port HTTP
+        listeners are still to come, cilium/cilium#47551, so Cilium fails HTTPRouteListenerPortMatching).
+        HTTPS listeners share one too, except on releases with cilium/cilium#44889 when a hostname
+        is served on several HTTPS ports."""
+        by_gateway: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for (namespace, gateway, _), group in groups.items():
+            by_gateway.setdefault((namespace, gateway, group["protocol"]), []).append(group)
+        for (_, _, protocol), members in by_gateway.items():
+            if len(members) < 2:
+                continue
+            if protocol == "HTTPS" and self.profile.https_port_isolation:
+                hostnames = [h for group in members for hosts in group["tls"].values() for h in set(hosts)]
+                if len(hostnames) != len(set(hostnames)):
+                    continue  # a hostname on two ports: separate listeners and route configurations
+            shared: dict[str, dict[str, Any]] = {}
+            for group in members:
+                for hostname, vhost in group["vhosts"].items():
+                    target = shared.setdefault(hostname, {**vhost, "_entries": []})
+                    target["_entries"] = [*target["_entries"], *vhost["_entries"]]
+            for group in members:
+                group["vhosts"] = shared
 
     def _lab_address(
         self, key: tuple[str, str, int], protocol: str, planned: GatewayListener | None

@@ -33,6 +33,9 @@ class GatewayProfile:
     # cilium/cilium#29099: a RequestRedirect without port took the Gateway's FIRST listener's port,
     # whatever listener served the request; fixed by cilium/cilium#31361 (2024-03, after 1.15.0).
     redirect_port_from_first_listener: bool = False
+    # cilium/cilium#44889 (merged 2026-03, in 1.20; backported to 1.19 by #46826): HTTPS listeners
+    # that serve one hostname on several ports get their own Envoy listener and route configuration.
+    https_port_isolation: bool = False
     stream_idle_timeout: float = 300.0
     cluster_idle_timeout: float = 60.0
 
@@ -98,6 +101,7 @@ PROFILES: dict[str, GatewayProfile] = {
             well_known_ca_plaintext_bug=False,
             redirect_codes=_ALL_REDIRECTS,
             redirect_scheme_guard=True,
+            https_port_isolation=True,
         ),
         GatewayProfile(
             name="cilium-1.20.1",
@@ -109,6 +113,7 @@ PROFILES: dict[str, GatewayProfile] = {
             well_known_ca_plaintext_bug=True,
             redirect_codes=_ALL_REDIRECTS,
             redirect_scheme_guard=True,
+            https_port_isolation=True,
         ),
     )
 }
