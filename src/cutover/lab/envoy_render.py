@@ -163,7 +163,8 @@ def gateway_listeners(manifests: ManifestSet) -> list[GatewayListener]:
     targets' gateway endpoint; every other port and Gateway gets a lab port of its own."""
     result: list[GatewayListener] = []
     gateways, _ = cilium_gateways(manifests)
-    for index, gateway in enumerate(gateways):
+    for gateway in gateways:
+        first = not result
         by_port: dict[int, tuple[str, list[str]]] = {}
         for listener in gateway.listeners:
             if listener.protocol == "HTTP" or (listener.protocol == "HTTPS" and listener.tls_mode == "Terminate"):
@@ -172,7 +173,7 @@ def gateway_listeners(manifests: ManifestSet) -> list[GatewayListener]:
                     names.append(listener.name)
         seen_protocols: set[str] = set()
         for port, (protocol, names) in by_port.items():
-            default = index == 0 and protocol not in seen_protocols
+            default = first and protocol not in seen_protocols
             seen_protocols.add(protocol)
             result.append(GatewayListener(gateway.namespace, gateway.name, port, protocol, tuple(names), default))
     return result
