@@ -17,6 +17,7 @@ from cutover.checks.redirects import same_location
 from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.source import ManifestSource
 from cutover.cluster.state import read_state
+from cutover.errors import InputError
 from cutover.lab.envoy_render import compute_status
 from cutover.lab.profiles import get_profile
 from cutover.manifests import load_manifests
@@ -310,6 +311,30 @@ def test_a_route_naming_an_unknown_gateway_is_refused_alone(
     assert any("HTTPRoute apps/orphan" in note and "no-such-gateway" in note for note in lab.targets.notes)
     assert lab.get("gateway", "a.example", "/", scheme="http").backend == "apps/api"
     assert lab.get("gateway", "o.example", "/", scheme="http").status == 404
+
+
+def test_a_route_the_api_server_would_reject_is_refused_alone(
+    tmp_path: Path, start_lab: Callable[..., RunningLab]
+) -> None:
+    """An invalid HTTPRoute (a timeout that is not a duration) never reaches Cilium: the lab and
+    the offline cluster check refuse that route only; the strict loader still names the field."""
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    routes = manifests / "gateway" / "httproutes.yaml"
+    text = routes.read_text()
+    grafana, rest = text.split("\n---\n", 1)
+    broken = grafana.replace("      backendRefs:", "      timeouts: {request: two minutes}\n      backendRefs:", 1)
+    routes.write_text(broken + "\n---\n" + rest)
+    with pytest.raises(InputError, match=r"spec.rules\[0\].timeouts.request"):
+        load_manifests(manifests)
+    results = coverage_status_results(manifests)
+    assert any(
+        "rejected by the API server" in line and "timeouts.request" in line for line in results["grafana route status"]
+    )
+    lab = start_lab(manifests)
+    assert any("HTTPRoute monitoring/grafana" in n and "would reject" in n for n in lab.targets.notes)
+    assert lab.get("gateway", "grafana.metalkube.internal", "/").status == 404
+    assert lab.get("gateway", "mlflow.metalkube.internal", "/api").backend == "mlflow/mlflow"
 
 
 # -- redirects -------------------------------------------------------------------------

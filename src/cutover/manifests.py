@@ -28,6 +28,7 @@ __all__ = [
     "ManifestSet",
     "NetworkPolicy",
     "ReferenceGrant",
+    "RejectedObject",
     "RouteMatch",
     "RouteRule",
     "Service",
@@ -293,6 +294,15 @@ class Secret:
     data: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RejectedObject:
+    """An object the API server would refuse (its CRD's validation), kept out of the set."""
+
+    source: Source
+    error: str
+    hostnames: tuple[str, ...] = ()
+
+
 @dataclass
 class ManifestSet:
     """Every object of a manifests directory, by kind."""
@@ -309,6 +319,8 @@ class ManifestSet:
     secrets: dict[tuple[str, str], Secret] = field(default_factory=dict)
     others: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # Filled only when parsing leniently: routes that would never reach a controller.
+    rejected: list[RejectedObject] = field(default_factory=list)
 
     def gateway(self, namespace: str, name: str) -> Gateway | None:
         for gateway in self.gateways:
@@ -442,13 +454,16 @@ def load_documents(root: Path | str) -> list[Document]:
     return [(str(path), obj) for path in files for _, obj in _iter_documents(path)]
 
 
-def parse_documents(root: Path | str, documents: Iterable[Document]) -> ManifestSet:
+def parse_documents(root: Path | str, documents: Iterable[Document], *, lenient_routes: bool = False) -> ManifestSet:
+    """Typed objects from raw ones. With lenient_routes, an invalid HTTPRoute is set aside in
+    `rejected` (the API server would refuse it; the rest of a GitOps folder still applies)
+    instead of failing the whole folder."""
     result = ManifestSet(root=Path(root))
     seen: list[Path] = []
     for file, obj in documents:
         if Path(file) not in seen:
             seen.append(Path(file))
-        _add_object(result, file, obj)
+        _add_object(result, file, obj, lenient_routes)
     result.files = seen
     return result
 
@@ -483,7 +498,7 @@ _CLUSTER_SCOPED = {
 }
 
 
-def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
+def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_routes: bool = False) -> None:
     source = _source(file, obj)
     reader = _Reader(source)
     kind = source.kind
@@ -496,7 +511,16 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
     elif kind == "Gateway" and group == GATEWAY_GROUP:
         result.gateways.append(_parse_gateway(reader, obj))
     elif kind == "HTTPRoute" and group == GATEWAY_GROUP:
-        result.http_routes.append(_parse_http_route(reader, obj))
+        try:
+            result.http_routes.append(_parse_http_route(reader, obj))
+        except InputError as exc:
+            if not lenient_routes:
+                raise
+            spec = obj.get("spec")
+            hosts = spec.get("hostnames") if isinstance(spec, dict) else None
+            hosts = hosts if isinstance(hosts, list) else []
+            error = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+            result.rejected.append(RejectedObject(source, error, tuple(str(h) for h in hosts)))
     elif kind == "BackendTLSPolicy" and group == GATEWAY_GROUP:
         result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
     elif kind == "ReferenceGrant" and group == GATEWAY_GROUP:

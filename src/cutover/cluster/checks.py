@@ -605,6 +605,11 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
             wanted = ("Accepted",) if refused else ("Accepted", "ResolvedRefs")
             findings += _conditions(obj, {"status": parent}, wanted, path=f"status.parents[{index}].conditions")
         cases.append(_case("coverage", subject, "route status", findings, {**evidence, "parents": statuses}))
+    for rejected in state.manifests.rejected:
+        finding = _finding(rejected.source.ref, "a valid object", "rejected by the API server", note=rejected.error)
+        wave = min((waves[h] for h in rejected.hostnames if h in waves), default=None)
+        subject = _subject(rejected.source.name, wave, rejected.source.namespace)
+        cases.append(_case("coverage", subject, "route status", [finding]))
     applications = state.items("applications")
     for app in applications:
         name = f"{app['metadata'].get('namespace', '')}/{app['metadata']['name']}"

@@ -65,7 +65,7 @@ def read_state(source: ClusterSource) -> ClusterState:
     ]
     # The GatewayClass objects ride along so the parser keeps them with the others.
     documents += [(f"{source.description} (gatewayclasses)", obj) for obj in raw.get("gatewayclasses") or []]
-    manifests = parse_documents(Path("."), documents)
+    manifests = parse_documents(Path("."), documents, lenient_routes=True)
     return ClusterState(source.description, source.live, manifests, raw)
 
 

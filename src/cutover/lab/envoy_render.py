@@ -339,6 +339,8 @@ class _Renderer:
 
     def _route_everything(self) -> dict[tuple[str, str, int], dict[str, Any]]:
         """Attach every route to every listener; per (Gateway, port): protocol, vhosts, TLS chains."""
+        for rejected in self.manifests.rejected:
+            self.note(rejected.source.ref, f"the API server would reject it ({rejected.error}); not served")
         gateways = self.gateways()
         self._check_parent_refs()
         groups: dict[tuple[str, str, int], dict[str, Any]] = {}

@@ -216,7 +216,8 @@ class Lab:
         self.overlay = load_overlay(manifests_dir)
         documents = load_documents(manifests_dir)
         documents, fault_profile = apply_faults(documents, options.faults)
-        self.manifests = manifests = parse_documents(manifests_dir, documents)
+        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
+        self.manifests = manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         lab_settings = self.overlay.get("lab") or {}
         profile_name = options.profile or fault_profile or lab_settings.get("profile")
         if not profile_name and lab_settings.get("gateway_api_bundle"):
