@@ -286,11 +286,13 @@ def _merge_entries(
                 else:
                     summed.setdefault(backend["name"], dict(backend))
             backends = list(summed.values())
-        if sum(b["weight"] for b in backends) == 0:
+        if len(backends) > 1 and sum(b["weight"] for b in backends) == 0:
+            # Every weight 0: no backend may get traffic (Envoy refuses a zero total weight).
             entry["direct_response"] = {"status": 500}
             merged.append((match, position, entry))
             continue
         if len(backends) == 1:
+            # One backend is the route's cluster whatever its weight, 0 included (getRouteAction).
             route_action["cluster"] = backends[0]["name"]
             # A single backend's own filters become the route's (Cilium does the same).
             for key, value in (backends[0].get("_filters") or {}).items():
