@@ -153,10 +153,7 @@ def test_attach_errors_are_clear(jira: tuple[str, type[JiraStandIn]], report: Pa
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        (
-            {"complete": False, "incomplete_reason": "the run was interrupted"},
-            "is incomplete (the run was interrupted)",
-        ),
+        ({"complete": False, "incomplete_reason": "the run was interrupted"}, "is incomplete (the run was interrupted)"),
         ({"complete": None}, "summary.json does not say the run was complete"),
         ({"ticket": "CHG-9999"}, "was made for CHG-9999, not CHG-1234"),
         ({"ticket": None}, "was made for no ticket, not CHG-1234"),
