@@ -28,6 +28,8 @@ __all__ = [
     "Listener",
     "ManifestSet",
     "NetworkPolicy",
+    "ReferenceGrant",
+    "RejectedObject",
     "RouteMatch",
     "RouteRule",
     "Service",
@@ -201,6 +203,11 @@ class BackendRef:
     port: int | None
     weight: int
     kind: str
+    group: str = ""
+    # backendRefs[].filters: applied only to requests sent to this backend.
+    filters: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
+    # Whether the namespace was written (a cross-namespace reference needs a ReferenceGrant).
+    explicit_namespace: bool = False
 
 
 @dataclass
@@ -243,6 +250,34 @@ class BackendTLSPolicy:
     ca_config_maps: list[str]
     well_known_ca: str
     hostname: str
+    # metadata.creationTimestamp as written (ISO 8601) or "": the oldest policy wins a conflict.
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class GrantPeer:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+
+@dataclass
+class ReferenceGrant:
+    """A ReferenceGrant: objects of `from` may reference objects of `to` in the grant's namespace."""
+
+    source: Source
+    namespace: str
+    name: str
+    from_: list[GrantPeer]
+    to: list[GrantPeer]
+
+    def permits(
+        self, from_group: str, from_kind: str, from_namespace: str, to_group: str, to_kind: str, name: str
+    ) -> bool:
+        return any(
+            f.group == from_group and f.kind == from_kind and f.namespace == from_namespace for f in self.from_
+        ) and any(t.group == to_group and t.kind == to_kind and t.name in ("", name) for t in self.to)
 
 
 @dataclass
@@ -276,6 +311,15 @@ class Secret:
     data: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RejectedObject:
+    """An object the API server would refuse (its CRD's validation), kept out of the set."""
+
+    source: Source
+    error: str
+    hostnames: tuple[str, ...] = ()
+
+
 @dataclass
 class ManifestSet:
     """Every object of a manifests directory, by kind."""
@@ -286,12 +330,15 @@ class ManifestSet:
     gateways: list[Gateway] = field(default_factory=list)
     http_routes: list[HTTPRoute] = field(default_factory=list)
     backend_tls_policies: list[BackendTLSPolicy] = field(default_factory=list)
+    reference_grants: list[ReferenceGrant] = field(default_factory=list)
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     config_maps: dict[tuple[str, str], ConfigMap] = field(default_factory=dict)
     secrets: dict[tuple[str, str], Secret] = field(default_factory=dict)
     ingress_classes: dict[str, IngressClass] = field(default_factory=dict)
     others: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # Filled only when parsing leniently: routes that would never reach a controller.
+    rejected: list[RejectedObject] = field(default_factory=list)
 
     def gateway(self, namespace: str, name: str) -> Gateway | None:
         for gateway in self.gateways:
@@ -425,13 +472,16 @@ def load_documents(root: Path | str) -> list[Document]:
     return [(str(path), obj) for path in files for _, obj in _iter_documents(path)]
 
 
-def parse_documents(root: Path | str, documents: Iterable[Document]) -> ManifestSet:
+def parse_documents(root: Path | str, documents: Iterable[Document], *, lenient_routes: bool = False) -> ManifestSet:
+    """Typed objects from raw ones. With lenient_routes, an invalid HTTPRoute is set aside in
+    `rejected` (the API server would refuse it; the rest of a GitOps folder still applies)
+    instead of failing the whole folder."""
     result = ManifestSet(root=Path(root))
     seen: list[Path] = []
     for file, obj in documents:
         if Path(file) not in seen:
             seen.append(Path(file))
-        _add_object(result, file, obj)
+        _add_object(result, file, obj, lenient_routes)
     result.files = seen
     return result
 
@@ -466,7 +516,7 @@ _CLUSTER_SCOPED = {
 }
 
 
-def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
+def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_routes: bool = False) -> None:
     source = _source(file, obj)
     reader = _Reader(source)
     kind = source.kind
@@ -489,9 +539,20 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any]) -> None:
     elif kind == "Gateway" and group == GATEWAY_GROUP:
         result.gateways.append(_parse_gateway(reader, obj))
     elif kind == "HTTPRoute" and group == GATEWAY_GROUP:
-        result.http_routes.append(_parse_http_route(reader, obj))
+        try:
+            result.http_routes.append(_parse_http_route(reader, obj))
+        except InputError as exc:
+            if not lenient_routes:
+                raise
+            raw_spec = obj.get("spec")
+            hosts = raw_spec.get("hostnames") if isinstance(raw_spec, dict) else None
+            hosts = hosts if isinstance(hosts, list) else []
+            error = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+            result.rejected.append(RejectedObject(source, error, tuple(str(h) for h in hosts)))
     elif kind == "BackendTLSPolicy" and group == GATEWAY_GROUP:
         result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
+    elif kind == "ReferenceGrant" and group == GATEWAY_GROUP:
+        result.reference_grants.append(_parse_reference_grant(reader, obj))
     elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
         result.network_policies.append(_parse_network_policy(reader, obj))
         result.others.append(obj)
@@ -741,13 +802,21 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
             where = f"{rule_where}.backendRefs[{backend_index}]"
             backend = reader.mapping(backend_value, where)
             kind = str(backend.get("kind") or "Service")
+            backend_filters = tuple(
+                reader.mapping(f, f"{where}.filters[{i}]")
+                for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
+            )
             backends.append(
                 BackendRef(
                     name=reader.string(backend.get("name"), f"{where}.name"),
                     namespace=str(backend.get("namespace") or src.namespace),
-                    port=reader.port(backend.get("port"), f"{where}.port", required=kind == "Service"),
+                    # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
+                    port=reader.port(backend.get("port"), f"{where}.port", required=False),
                     weight=int(backend.get("weight", 1)),
                     kind=kind,
+                    group=str(backend.get("group") or ""),
+                    filters=backend_filters,
+                    explicit_namespace=bool(backend.get("namespace")),
                 )
             )
         timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
@@ -806,6 +875,34 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
             required=False,
         ),
         hostname,
+        str(obj["metadata"].get("creationTimestamp") or ""),
+    )
+
+
+def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> list[GrantPeer]:
+    peers = []
+    for index, item_value in enumerate(reader.sequence(value, where, required=True)):
+        item = reader.mapping(item_value, f"{where}[{index}]")
+        peers.append(
+            GrantPeer(
+                group=str(item.get("group") or ""),
+                kind=reader.string(item.get("kind"), f"{where}[{index}].kind"),
+                namespace=str(item.get("namespace") or namespace),
+                name=str(item.get("name") or ""),
+            )
+        )
+    return peers
+
+
+def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGrant:
+    spec = reader.mapping(obj.get("spec"), "spec")
+    src = reader.source
+    return ReferenceGrant(
+        src,
+        src.namespace,
+        src.name,
+        _grant_peers(reader, spec.get("from"), "spec.from", ""),
+        _grant_peers(reader, spec.get("to"), "spec.to", src.namespace),
     )
 
 

@@ -17,8 +17,10 @@ from cutover import annotations as ann
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_applicable
 from cutover.cluster.catalog import classify
 from cutover.cluster.state import ClusterState, condition, image_version, version_tuple
+from cutover.lab.envoy_render import PolicyStatus, compute_status, route_status_objects
 from cutover.lab.nginx_render import class_verdict
 from cutover.lab.policy import gateway_allowlist, selects_ingress_identity
+from cutover.lab.profiles import DEFAULT_PROFILE, PROFILES, GatewayProfile
 from cutover.manifests import HTTPRoute, Ingress, IngressPath
 from cutover.targets import ServiceTarget
 
@@ -647,11 +649,22 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
     for ingress in state.manifests.ingresses:
         cases.extend(_coverage_for(state, ingress, settings))
     waves = {h: ann.proposed_wave(i, state.manifests.ingresses) for i in state.manifests.ingresses for h in i.hosts}
+    computed: dict[str, list[dict[str, Any]]] = {}
+    profile = _offline_profile(settings)
+    if not state.live:
+        # Offline manifests carry no status: compute it as the lab renders the Gateway side.
+        route_statuses, policy_statuses = compute_status(state.manifests, profile)
+        computed = route_status_objects(route_statuses)
+        cases.extend(_policy_cases(state, policy_statuses, waves))
     for route in state.manifests.http_routes:
         wave = min((waves[h] for h in route.hostnames if h in waves), default=None)
         subject = _subject(route.name, wave, route.namespace)
         statuses = (route.raw.get("status") or {}).get("parents") or []
         obj = f"HTTPRoute {route.namespace}/{route.name}"
+        evidence = {"note": "HTTPRoutes have Accepted and ResolvedRefs; there is no Programmed condition on routes"}
+        if not statuses and not state.live:
+            statuses = computed.get(f"{route.namespace}/{route.name}", [])
+            evidence["status_source"] = f"computed by the lab as {profile.name} would write it (offline manifests)"
         if not statuses:
             if not state.live:
                 cases.append(_na("coverage", subject, f"{obj}: offline manifests carry no status"))
@@ -674,18 +687,17 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
             continue
         findings = []
         for index, parent in enumerate(statuses):
-            findings += _conditions(
-                obj, {"status": parent}, ("Accepted", "ResolvedRefs"), path=f"status.parents[{index}].conditions"
-            )
-        cases.append(
-            _case(
-                "coverage",
-                subject,
-                "route status",
-                findings,
-                {"note": "HTTPRoutes have Accepted and ResolvedRefs; there is no Programmed condition on routes"},
-            )
-        )
+            accepted = condition({"status": parent}, "Accepted") or {}
+            refused = accepted.get("status") == "False" and condition({"status": parent}, "ResolvedRefs") is None
+            # A refused parent: Cilium resolves no references for it, Accepted False says it all.
+            wanted = ("Accepted",) if refused else ("Accepted", "ResolvedRefs")
+            findings += _conditions(obj, {"status": parent}, wanted, path=f"status.parents[{index}].conditions")
+        cases.append(_case("coverage", subject, "route status", findings, {**evidence, "parents": statuses}))
+    for rejected in state.manifests.rejected:
+        finding = _finding(rejected.source.ref, "a valid object", "rejected by the API server", note=rejected.error)
+        wave = min((waves[h] for h in rejected.hostnames if h in waves), default=None)
+        subject = _subject(rejected.source.name, wave, rejected.source.namespace)
+        cases.append(_case("coverage", subject, "route status", [finding]))
     applications = state.items("applications")
     for app in applications:
         name = f"{app['metadata'].get('namespace', '')}/{app['metadata']['name']}"
@@ -697,6 +709,56 @@ def _coverage(state: ClusterState, settings: ClusterSettings) -> list[Case]:
         if health != "Healthy":
             findings.append(_finding(f"Application {name} status.health.status", "Healthy", health))
         cases.append(_case("coverage", _subject(app["metadata"]["name"], None), "argocd application", findings))
+    return cases
+
+
+def _offline_profile(settings: ClusterSettings) -> GatewayProfile:
+    """The lab profile standing for the Cilium the offline manifests will meet."""
+    wanted = version_tuple(settings.cilium_version)
+    for profile in PROFILES.values():
+        if profile.cilium_version == settings.cilium_version:
+            return profile
+    for profile in PROFILES.values():
+        if wanted[:2] and version_tuple(profile.cilium_version)[:2] == wanted[:2]:
+            return profile
+    return PROFILES[DEFAULT_PROFILE]
+
+
+def _policy_cases(state: ClusterState, statuses: list[PolicyStatus], waves: dict[str, int]) -> list[Case]:
+    """One "policy status" result per BackendTLSPolicy, from the status the lab computed."""
+    cases = []
+    for status in statuses:
+        namespace, _, service = status.target.removeprefix("Service ").partition("/")
+        hosts = {
+            h
+            for route in state.manifests.http_routes
+            for rule in route.rules
+            for ref in rule.backend_refs
+            if (ref.namespace, ref.name) == (namespace, service)
+            for h in route.hostnames
+        }
+        wave = min((waves[h] for h in hosts if h in waves), default=None)
+        name = status.policy.partition("/")[2]
+        obj = f"BackendTLSPolicy {status.policy}"
+        findings = []
+        if status.accepted is None:
+            findings.append(
+                _finding(f"{obj} status.ancestors", "Accepted and ResolvedRefs", "no status", status.message)
+            )
+        else:
+            for kind, ok, reason in (
+                ("Accepted", status.accepted, status.accepted_reason),
+                ("ResolvedRefs", status.resolved_refs, status.resolved_reason),
+            ):
+                if not ok:
+                    found = f"False ({reason}: {status.message})" if status.message else f"False ({reason})"
+                    findings.append(_finding(f"{obj} status.ancestors[].conditions[{kind}]", "True", found))
+        evidence = {"target": status.target, "status_source": "computed by the lab (offline manifests)"}
+        cases.append(
+            _case(
+                "coverage", _subject(name, wave, status.policy.partition("/")[0]), "policy status", findings, evidence
+            )
+        )
     return cases
 
 

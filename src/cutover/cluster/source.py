@@ -43,6 +43,14 @@ RESOURCES: dict[str, Resource] = {
         Resource("gateways", "Gateway", ("/apis/gateway.networking.k8s.io/v1/gateways",)),
         Resource("httproutes", "HTTPRoute", ("/apis/gateway.networking.k8s.io/v1/httproutes",)),
         Resource(
+            "referencegrants",
+            "ReferenceGrant",
+            (
+                "/apis/gateway.networking.k8s.io/v1/referencegrants",
+                "/apis/gateway.networking.k8s.io/v1beta1/referencegrants",
+            ),
+        ),
+        Resource(
             "backendtlspolicies",
             "BackendTLSPolicy",
             (

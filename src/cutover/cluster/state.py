@@ -19,6 +19,7 @@ _KINDS_TO_PARSE = (
     "ingresses",
     "gateways",
     "httproutes",
+    "referencegrants",
     "backendtlspolicies",
     "ciliumnetworkpolicies",
     "ciliumclusterwidenetworkpolicies",
@@ -64,7 +65,7 @@ def read_state(source: ClusterSource) -> ClusterState:
     ]
     # The GatewayClass objects ride along so the parser keeps them with the others.
     documents += [(f"{source.description} (gatewayclasses)", obj) for obj in raw.get("gatewayclasses") or []]
-    manifests = parse_documents(Path("."), documents)
+    manifests = parse_documents(Path("."), documents, lenient_routes=True)
     return ClusterState(source.description, source.live, manifests, raw)
 
 

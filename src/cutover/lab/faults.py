@@ -293,6 +293,18 @@ def _redirect_code(code: int) -> Callable[[Objects], Objects]:
     return apply
 
 
+def _redirect_to_port(port: int) -> Callable[[Objects], Objects]:
+    def apply(objects: Objects) -> Objects:
+        for route in _routes(objects):
+            for rule in route.get("spec", {}).get("rules") or []:
+                for item in rule.get("filters") or []:
+                    if item.get("type") == "RequestRedirect":
+                        item.setdefault("requestRedirect", {})["port"] = port
+        return objects
+
+    return apply
+
+
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
@@ -384,6 +396,12 @@ FAULTS: dict[str, Fault] = {
             profile="cilium-1.17",
         ),
         Fault("wrong-backend-ca", "backend_tls", "the BackendTLSPolicy's CA did not sign the backend", _wrong_ca),
+        Fault(
+            "redirect-port-8443",
+            "redirects",
+            "the HTTP->HTTPS redirect sends clients to port 8443 instead of 443",
+            _redirect_to_port(8443),
+        ),
         Fault("lose-hsts", "headers", "no Strict-Transport-Security added on HTTPS responses", _lose_hsts),
         Fault(
             "lose-forwarded-proto",

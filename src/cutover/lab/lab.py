@@ -25,7 +25,7 @@ import yaml
 
 from cutover import annotations as ann
 from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
-from cutover.lab.envoy_render import EnvoyConfig, render_envoy
+from cutover.lab.envoy_render import EnvoyConfig, GatewayListener, gateway_listeners, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
 from cutover.lab.nginx_config import ControllerFlags, load_controller_config, parse_bool
@@ -166,6 +166,7 @@ class Lab:
         self.overlay: dict[str, Any] = {}
         self.nginx: NginxConfig | None = None
         self.envoy: EnvoyConfig | None = None
+        self._listener_plan: list[GatewayListener] = []
 
     # -- public ----------------------------------------------------------------
     def up(self) -> LabState:
@@ -232,7 +233,8 @@ class Lab:
         self.overlay = load_overlay(manifests_dir)
         documents = load_documents(manifests_dir)
         documents, fault_profile = apply_faults(documents, options.faults)
-        self.manifests = manifests = parse_documents(manifests_dir, documents)
+        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
+        self.manifests = manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         lab_settings = self.overlay.get("lab") or {}
         profile_name = options.profile or fault_profile or lab_settings.get("profile")
         if not profile_name and lab_settings.get("gateway_api_bundle"):
@@ -245,7 +247,11 @@ class Lab:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
 
         backends = self._plan_backends(manifests)
-        port_count = 6 + sum(len(b.ports) for b in backends)
+        listener_plan = gateway_listeners(manifests)
+        gateway_addresses = _gateway_addresses(listener_plan)
+        extra_here = [g for g in listener_plan if not g.default and gateway_addresses[g.key[:2]] == LISTEN_ADDRESS]
+        backend_port_count = sum(len(b.ports) for b in backends)
+        port_count = 6 + backend_port_count + len(extra_here)
         ports = allocate_ports(LISTEN_ADDRESS, port_count, options.ports_start)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("nginx/tmp", "envoy", "backends", "pki", "logs"):
@@ -263,6 +269,16 @@ class Lab:
             gateway_source_address=GATEWAY_SOURCE_ADDRESS,
         )
         next_port = iter(ports[6:])
+        for planned in listener_plan:
+            address = gateway_addresses[planned.key[:2]]
+            if planned.default:
+                lab_port = layout.gateway_http_port if planned.protocol == "HTTP" else layout.gateway_https_port
+            elif address == LISTEN_ADDRESS:
+                lab_port = ports[6 + backend_port_count + extra_here.index(planned)]
+            else:
+                lab_port = allocate_ports(address, 1)[0]
+            layout.gateway_listeners[planned.key] = (address, lab_port)
+        self._listener_plan = listener_plan
         for backend in backends:
             for port in backend.ports:
                 layout.backends[(backend.namespace, backend.name, port.port)] = BackendAddress(
@@ -329,7 +345,9 @@ class Lab:
         for route in manifests.http_routes:
             for rule in route.rules:
                 for ref in rule.backend_refs:
-                    if ref.kind == "Service":
+                    # A Service the folder lacks is not invented for the Gateway: Cilium answers 500.
+                    known = not manifests.services or (ref.namespace, ref.name) in manifests.services
+                    if ref.kind == "Service" and known:
                         add_port(plan(ref.namespace, ref.name), ref.port)
         for policy in manifests.backend_tls_policies:
             for target in policy.targets:
@@ -550,6 +568,10 @@ class Lab:
                 "nginx_config": self.nginx.config.source if self.nginx is not None else None,
                 "not_served": dict(self.nginx.not_served) if self.nginx is not None else {},
                 "canaries": dict(self.nginx.canaries) if self.nginx is not None else {},
+                "services": "inferred from the routes (the folder has no Service)"
+                if not self.manifests.services
+                else "from the manifests",
+                "gateway_listeners": self._gateway_listener_targets(),
             },
             "endpoints": {
                 "nginx": {
@@ -570,6 +592,26 @@ class Lab:
             "waivers": self.overlay.get("waivers") or [],
             "notes": [str(n) for n in self.notes],
         }
+
+    def _gateway_listener_targets(self) -> list[dict[str, Any]]:
+        """Every Gateway listener port the lab serves: the default Gateway's first HTTP and HTTPS
+        ports are the `gateway` endpoint; the others are reached here."""
+        assert self.layout is not None
+        result = []
+        for planned in self._listener_plan:
+            address, lab_port = self.layout.gateway_listeners[planned.key]
+            result.append(
+                {
+                    "gateway": f"{planned.namespace}/{planned.gateway}",
+                    "listeners": list(planned.listeners),
+                    "port": planned.port,
+                    "protocol": planned.protocol,
+                    "address": address,
+                    "lab_port": lab_port,
+                    "default": planned.default,
+                }
+            )
+        return result
 
     def _unverified(self, ingress: Any, host: str) -> list[dict[str, str]]:
         """The behaviours of this service the lab does not model: its Ingress's, and those of the
@@ -735,6 +777,16 @@ def nginx_refusal(stderr: str, conf: Path) -> str:
             if ORIGIN_MARK in rendered:
                 message += f" (rendered from {rendered.split(ORIGIN_MARK, 1)[1].strip()})"
     return message
+
+
+def _gateway_addresses(plan: list[GatewayListener]) -> dict[tuple[str, str], str]:
+    """The first Gateway on the lab's address, each further one on 127.0.0.2, 127.0.0.3, ..."""
+    addresses: dict[tuple[str, str], str] = {}
+    for planned in plan:
+        key = planned.key[:2]
+        if key not in addresses:
+            addresses[key] = LISTEN_ADDRESS if not addresses else f"127.0.0.{len(addresses) + 1}"
+    return addresses
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:

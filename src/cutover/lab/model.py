@@ -66,6 +66,9 @@ class LabLayout:
     ca_files: dict[tuple[str, str], Path] = field(default_factory=dict)
     # A port where nothing listens: a backend behind a policy that drops the proxy.
     blackhole_port: int = 9
+    # (gateway namespace, gateway name, listener port) -> (address, lab port). Listeners not
+    # listed fall back to listen_address and gateway_http_port / gateway_https_port.
+    gateway_listeners: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
 
     def backend(self, namespace: str, service: str, port: int) -> BackendAddress | None:
         return self.backends.get((namespace, service, port))

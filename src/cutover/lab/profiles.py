@@ -33,6 +33,16 @@ class GatewayProfile:
     # cilium/cilium#48307: wellKnownCACertificates System rendered as plaintext on 1.20.1.
     well_known_ca_plaintext_bug: bool
     redirect_codes: tuple[int, ...]
+    # cilium/cilium#45567 (1.20): a RequestRedirect that sets a scheme only fires when
+    # X-Forwarded-Proto differs from that scheme; on an HTTPS listener a `scheme: https`
+    # redirect therefore never fires and the request answers 404 (cilium/cilium#48373).
+    redirect_scheme_guard: bool = False
+    # cilium/cilium#29099: a RequestRedirect without port took the Gateway's FIRST listener's port,
+    # whatever listener served the request; fixed by cilium/cilium#31361 (2024-03, after 1.15.0).
+    redirect_port_from_first_listener: bool = False
+    # cilium/cilium#44889 (merged 2026-03, in 1.20; backported to 1.19 by #46826): HTTPS listeners
+    # that serve one hostname on several ports get their own Envoy listener and route configuration.
+    https_port_isolation: bool = False
     stream_idle_timeout: float = 300.0
     cluster_idle_timeout: float = 60.0
 
@@ -56,6 +66,7 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=(),
             well_known_ca_plaintext_bug=False,
             redirect_codes=_BASIC_REDIRECTS,
+            redirect_port_from_first_listener=True,
         ),
         GatewayProfile(
             name="cilium-1.16",
@@ -96,6 +107,8 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=("gateway.networking.k8s.io/v1",),
             well_known_ca_plaintext_bug=False,
             redirect_codes=_ALL_REDIRECTS,
+            redirect_scheme_guard=True,
+            https_port_isolation=True,
         ),
         GatewayProfile(
             name="cilium-1.20.1",
@@ -106,6 +119,8 @@ PROFILES: dict[str, GatewayProfile] = {
             backend_tls_policy_versions=("gateway.networking.k8s.io/v1",),
             well_known_ca_plaintext_bug=True,
             redirect_codes=_ALL_REDIRECTS,
+            redirect_scheme_guard=True,
+            https_port_isolation=True,
         ),
     )
 }
