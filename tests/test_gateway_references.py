@@ -360,9 +360,8 @@ def test_redirects_check_catches_a_redirect_to_the_wrong_port() -> None:
         "--manifests", str(CORRECTED), "--fault", "redirect-port-8443", "-m", "redirects", "-k", "grafana"
     )
     assert faulted.returncode == 1, faulted.stdout[-3000:]
-    assert (
-        "location: nginx https://grafana.metalkube.internal/cutover-redirect?q=1, gateway https://grafana.metalkube.internal:8443/cutover-redirect?q=1"
-        in faulted.stdout
-    ), faulted.stdout[-3000:]
+    # The Location is compared part by part: only the port differs.
+    assert "location port: nginx 443, gateway 8443" in faulted.stdout, faulted.stdout[-3000:]
+    assert "location host:" not in faulted.stdout and "location path:" not in faulted.stdout
     clean = run_checks("--manifests", str(CORRECTED), "-m", "redirects", "-k", "grafana")
     assert clean.returncode == 0, clean.stdout[-3000:]
