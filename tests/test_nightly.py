@@ -15,7 +15,11 @@ from cutover.targets import parse_targets
 from tests.conftest import ROOT
 
 KUBERNETES_VERSION = "1.31.0"
-MANIFESTS = [ROOT / "deploy" / "rbac.yaml", ROOT / "deploy" / "nightly" / "cronjob.yaml"]
+MANIFESTS = [
+    ROOT / "deploy" / "rbac.yaml",
+    ROOT / "deploy" / "nightly" / "cronjob.yaml",
+    ROOT / "deploy" / "nightly" / "cronjob-sharded.yaml",
+]
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -60,6 +61,7 @@ _CUTOVER_OPTIONS = (
     "hubble_relay",
     "hubble_flows",
     "report_dir",
+    "shard",
 )
 
 WAVE_MARKERS = range(1, 10)
@@ -156,6 +158,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="soak: end of the window, ISO time (default: now; for a file, its newest flow)",
     )
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N, services assigned stably by name; K may be `auto` "
+        "(a Kubernetes Indexed Job's JOB_COMPLETION_INDEX + 1); merge the shards with `cutover report`",
+    )
     group.addoption("--ticket", default=None, help="change ticket id (e.g. CHG-1234), shown in the report")
     group.addoption("--change-note", default=None, help="one line about the change, shown in the report")
     group.addoption(
@@ -203,6 +212,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class PreflightError(Exception):
     """An endpoint did not answer before the probes started: nothing a probe says means anything."""
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """`K/N` -> (K-1, N); `auto/N` takes K from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX."""
+    if value is None:
+        return None
+    first, _, second = str(value).partition("/")
+    try:
+        count = int(second)
+        index = int(os.environ["JOB_COMPLETION_INDEX"]) if first == "auto" else int(first) - 1
+    except (ValueError, KeyError):
+        raise pytest.UsageError(
+            f"--shard: {value!r} is not K/N (K from 1 to N), or auto/N inside an Indexed Job"
+        ) from None
+    if count < 1 or not 0 <= index < count:
+        raise pytest.UsageError(f"--shard: {value!r} needs 1 <= K <= N")
+    return index, count
+
+
+def shard_of(service: str, count: int) -> int:
+    """Which shard a service belongs to: stable across runs, machines and Python versions."""
+    return zlib.crc32(service.encode()) % count
 
 
 def _is_cutover_run(config: pytest.Config) -> bool:
@@ -271,6 +302,10 @@ class CutoverPlugin:
         # Endpoints that did not answer before the probes started: every parity check is an error.
         self.preflight_problems: list[str] = []
         self._probe_slots = threading.BoundedSemaphore(32)
+        # Short probes run ahead too, but only a few at once: each opens several connections,
+        # and the long probes' timing must not suffer from a machine saturated by them.
+        self._short_slots = threading.BoundedSemaphore(max(2, min(8, (os.cpu_count() or 2) * 2)))
+        self.shard = parse_shard(config.getoption("--shard", None))
         self._stopping = threading.Event()
         self.records: dict[str, CheckRecord] = {}
         self._cluster: ClusterState | None = None
@@ -553,9 +588,19 @@ class CutoverPlugin:
         expression = config.option.markexpr or ""
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
+        elsewhere: list[pytest.Item]
         for item in items:
             opt_in = [m for m in OPT_IN_MARKERS if item.get_closest_marker(m) is not None]
             (dropped if opt_in and not any(m in expression for m in opt_in) else keep).append(item)
+        shard = self.shard
+        if shard is not None:
+            index, count = shard
+            candidates = keep
+            keep, elsewhere = [], []
+            for item in candidates:
+                case = case_of(item)
+                (keep if case is None or shard_of(case.service.name, count) == index else elsewhere).append(item)
+            dropped += elsewhere
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         # Load runs last, alone: it would skew the timing of every other probe.
@@ -575,22 +620,31 @@ class CutoverPlugin:
             for problem in self.preflight_problems:
                 self.progress(f"preflight: {problem}")
             slow = [case for case in wanted if case.slow]
-            if slow and not self.preflight_problems:
-                # Long probes (delays, streams) run ahead, overlapping: the run takes about as
-                # long as its longest probe, not the sum.
+            if not self.preflight_problems:
+                # Every probe is in flight at once: long probes (delays, streams) first, then
+                # the short ones in a bounded pool; the run takes about as long as its longest
+                # probe, not the sum. Load runs alone, last, in its own test.
                 context = self.context()
                 for case in slow:
                     future = self._run_ahead(case.run, context)
                     self.prefetched[case.id + case.info.kind] = future
                     self.long_probes[case.id + case.info.kind] = (case, future, time.monotonic())
+                for case in wanted:
+                    if not case.slow and case.info.kind != "load":
+                        self.prefetched[case.id + case.info.kind] = self._run_ahead(
+                            case.run, context, self._short_slots
+                        )
         yield
 
-    def _run_ahead(self, run: Callable[[ProbeContext], Outcome], context: ProbeContext) -> Future[Outcome]:
-        """Start a long probe on a daemon thread (at most 32 at once); its Future holds the outcome."""
+    def _run_ahead(
+        self, run: Callable[[ProbeContext], Outcome], context: ProbeContext, slots: threading.Semaphore | None = None
+    ) -> Future[Outcome]:
+        """Start a probe on a daemon thread, within its pool's slots (long probes: 32 at once;
+        short ones: a few, sized for the machine); its Future holds the outcome."""
         future: Future[Outcome] = Future()
 
         def work() -> None:
-            with self._probe_slots:
+            with slots or self._probe_slots:
                 if self._stopping.is_set() or not future.set_running_or_notify_cancel():
                     return
                 try:

@@ -62,7 +62,10 @@ class GoNoGoReport:
         self.ticket = check_ticket(config.getoption("--ticket"))
         self.change_note = config.getoption("--change-note")
         self.reports = _reports_dir(config)
-        self.directory = next_run_directory(self.reports, self.started, self.ticket)
+        shard = config.getoption("--shard", None)
+        self.shard = None if shard is None else "{}/{}".format(*_shard_numbers(session_plugin.shard))
+        suffix = f"shard-{self.shard.replace('/', '-of-')}" if self.shard else None
+        self.directory = next_run_directory(self.reports, self.started, self.ticket, suffix)
         self.active = active
         self.own_page = False
         if active:
@@ -287,6 +290,7 @@ class GoNoGoReport:
             "incomplete_reason": incomplete,
             "counts": counts,
             "selected": len(self.selected),
+            "shard": self.shard,
             "ticket": self.ticket,
             "change_note": self.change_note,
             "waves": sorted({r.wave for r in checks if r.wave is not None}),
@@ -398,6 +402,11 @@ def _headline(check: dict[str, Any]) -> str:
 def _short(value: Any) -> str:
     text = "(none)" if value is None else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _shard_numbers(shard: tuple[int, int] | None) -> tuple[int, int]:
+    assert shard is not None
+    return shard[0] + 1, shard[1]
 
 
 class _SkipReason(tuple):  # type: ignore[type-arg]

@@ -18,15 +18,15 @@ __all__ = ["load_summary", "merge_summaries", "next_run_directory", "refresh_lat
 _TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def next_run_directory(reports: Path, started: dt.datetime, ticket: str | None) -> Path:
+def next_run_directory(reports: Path, started: dt.datetime, ticket: str | None, suffix: str | None = None) -> Path:
     """The directory this run will write to (created only when something is written)."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    name = f"{stamp}-{ticket}" if ticket else stamp
+    name = "-".join(part for part in (stamp, ticket, suffix) if part)
     directory = reports / name
-    suffix = 1
+    number = 1
     while directory.exists():
-        suffix += 1
-        directory = reports / f"{name}.{suffix}"
+        number += 1
+        directory = reports / f"{name}.{number}"
     return directory
 
 

@@ -1,0 +1,65 @@
+"""Sharding for the nightly job: `--shard K/N` runs a stable share of the services, and the
+shards merged with `cutover report` give the same verdict and results as one run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cutover.plugin import parse_shard, shard_of
+from tests.conftest import CORRECTED, run_checks
+
+SELECTION = ("--manifests", str(CORRECTED), "--fault", "no-redirect-route", "-m", "wave1 and (paths or redirects)")
+
+
+def _results(summary: dict[str, object]) -> list[tuple[str, str, str]]:
+    checks = summary["checks"]
+    assert isinstance(checks, list)
+    return sorted((c["id"], c["kind"], c["outcome"]) for c in checks)
+
+
+def test_two_shards_merge_into_the_verdict_of_one_run(tmp_path: Path) -> None:
+    whole = run_checks(*SELECTION, "--report-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 1, whole.stdout[-2000:]
+    one_run = json.loads((tmp_path / "whole" / "latest" / "summary.json").read_text())
+    shards = []
+    for k in (1, 2):
+        result = run_checks(*SELECTION, "--shard", f"{k}/2", "--report-dir", str(tmp_path / "shards"))
+        assert result.returncode in (0, 1), result.stdout[-2000:]
+        [directory] = [p for p in (tmp_path / "shards").iterdir() if p.name.endswith(f"-shard-{k}-of-2")]
+        shards.append(directory / "summary.json")
+    services = [{c["service"] for c in json.loads(p.read_text())["checks"]} for p in shards]
+    assert services[0] and services[1] and not services[0] & services[1]  # a real split, no overlap
+    merged_page = tmp_path / "merged.html"
+    merged = subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "report", *map(str, shards), "-o", str(merged_page)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert merged.returncode == 1 and merged.stdout.startswith("NO-GO")
+    from cutover.report.summary import load_summary, merge_summaries
+
+    combined = merge_summaries([load_summary(p) for p in shards])
+    assert combined["verdict"] == one_run["verdict"] == "NO-GO"
+    assert _results(combined) == _results(one_run)
+    assert combined["complete"] is True
+
+
+def test_shard_assignment_is_stable_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [shard_of(name, 4) for name in ("grafana", "mlflow", "qdrant")] == [
+        shard_of(name, 4) for name in ("grafana", "mlflow", "qdrant")
+    ]
+    assert parse_shard("2/3") == (1, 3)
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "3")
+    assert parse_shard("auto/4") == (3, 4)
+    for bad in ("0/2", "3/2", "x/2", "2"):
+        with pytest.raises(pytest.UsageError, match="--shard"):
+            parse_shard(bad)
+    monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    with pytest.raises(pytest.UsageError, match="Indexed Job"):
+        parse_shard("auto/4")
