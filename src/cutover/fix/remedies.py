@@ -78,6 +78,8 @@ class Finding:
     summary: str
     nginx: Any = None
     gateway: Any = None
+    # The Gateway answered 5xx in this check: a broken backend hop, not this field, is the cause.
+    gateway_5xx: bool = False
 
     @property
     def check_key(self) -> tuple[str, str]:
@@ -155,7 +157,8 @@ def findings_of(checks: list[dict[str, Any]]) -> list[Finding]:
         if check.get("outcome") != "failed":
             continue
         failing = _first_failing(check)
-        base = {
+        base: dict[str, Any] = {
+            "gateway_5xx": any(_is_5xx(d.get("gateway")) for d in failing),
             "check_id": str(check["id"]),
             "kind": str(check["kind"]),
             "service": str(check["service"]),
@@ -179,6 +182,10 @@ def findings_of(checks: list[dict[str, Any]]) -> list[Finding]:
         summary = _describe(failing[0]) if failing else (message[-1] if message else "failed")
         found.append(Finding(id=f"{check['kind']} {check['id']}", field=None, summary=summary, **base))
     return found
+
+
+def _is_5xx(value: Any) -> bool:
+    return re.match(r"^5\d\d\b", str(value)) is not None
 
 
 def _host_rules(hosts: list[str]) -> list[dict[str, str]]:
@@ -265,8 +272,13 @@ class _Planner:
         return entry
 
     # -- remedies -------------------------------------------------------------------
-    def plan(self, finding: Finding) -> None:
+    def plan(self, finding: Finding, backend_tls_services: set[str]) -> None:
         kind = finding.kind
+        own_remedy = kind in ("backend_tls", "coverage") or (kind == "headers" and str(finding.field).startswith("response:"))
+        if finding.gateway_5xx and finding.service in backend_tls_services and not own_remedy:
+            # Every probe of a service whose TLS hop to the backend fails answers 5xx: one remedy.
+            self.backend_tls(finding)
+            return
         if kind == "redirects" or (kind == "coverage" and finding.probe.startswith("redirect")):
             self.redirect(finding)
         elif kind == "headers":
@@ -357,6 +369,9 @@ class _Planner:
     def header(self, finding: Finding) -> None:
         assert finding.field is not None
         direction, _, name = finding.field.partition(":")
+        if direction not in ("request", "response") or not name:
+            self.not_fixable(finding, f"{finding.field} differs: not a header a modifier can set ({finding.summary})")
+            return
         if direction == "request" and name in _DYNAMIC_REQUEST_HEADERS:
             why = _DYNAMIC_REQUEST_HEADERS[name]
             self.not_fixable(finding, why, self.expected_difference(finding, why))
@@ -550,7 +565,7 @@ class _Planner:
             return
         remedy = self.remedy(
             f"backend-tls:{finding.service}",
-            title=f"BackendTLSPolicy {self.profile.backend_tls_policy_versions[-1]} with the backend's CA",
+            title=f"BackendTLSPolicy {self.profile.backend_tls_policy_versions[-1].split('/')[-1]} with the backend's CA",
             reason=(
                 "nginx reached the backend over HTTPS. A BackendTLSPolicy validated against the CA that signed the "
                 "backend's certificate (a ConfigMap with ca.crt: fill in the real CA) and the name on that "
@@ -563,6 +578,7 @@ class _Planner:
         if len(remedy.findings) > 1:
             return
         version = self.profile.backend_tls_policy_versions[-1]
+        api_version = version if "/" in version else f"{GATEWAY_GROUP}/{version}"
         for service in services:
             ca_name = f"{service}-ca"
             hostname = f"{service}.{ingress.namespace}.svc"
@@ -584,12 +600,12 @@ class _Planner:
             if policy is not None:
                 obj = self.edit("BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did (backend_tls)")
                 if obj is not None:
-                    obj["apiVersion"] = f"{GATEWAY_GROUP}/{version}"
+                    obj["apiVersion"] = api_version
                     obj["spec"] = spec
                     remedy.changes.append((f"BackendTLSPolicy {policy.namespace}/{policy.name}", _dump(obj)))
             else:
                 obj = {
-                    "apiVersion": f"{GATEWAY_GROUP}/{version}",
+                    "apiVersion": api_version,
                     "kind": "BackendTLSPolicy",
                     "metadata": {"name": f"{service}-backend-tls", "namespace": ingress.namespace},
                     "spec": spec,
@@ -647,11 +663,16 @@ class _Planner:
             document, raw = obj
             touched = False
             for rule in raw.get("spec", {}).get("rules") or []:
-                for match in rule.get("matches") or []:
+                matches = rule.get("matches") or []
+                for match in list(matches):
                     path = match.get("path") or {}
-                    if path.get("type", "PathPrefix") == "PathPrefix" and str(path.get("value")).rstrip("/") in prefixes:
-                        path["type"] = "RegularExpression"
-                        path["value"] = re.escape(str(path["value"]).rstrip("/")).replace("\\/", "/") + ".*"
+                    value = str(path.get("value", "")).rstrip("/")
+                    if path.get("type", "PathPrefix") == "PathPrefix" and value in prefixes:
+                        # Added next to the PathPrefix match, which stays: the rule still covers the
+                        # Ingress path for readers and the coverage check, the regex adds /px.
+                        lenient_match = copy.deepcopy(match)
+                        lenient_match["path"] = {"type": "RegularExpression", "value": re.escape(value) + ".*"}
+                        matches.insert(matches.index(match) + 1, lenient_match)
                         touched = True
             if touched:
                 document.notes.append("nginx's plain-prefix matching for ImplementationSpecific (paths)")
@@ -672,6 +693,8 @@ def _cidr(text: str) -> str:
 def plan_fix(root: Path, checks: list[dict[str, Any]], profile: GatewayProfile) -> FixPlan:
     """The remedies for every finding of a run, applied to a workspace over `root` (nothing is written)."""
     planner = _Planner(root, profile)
-    for finding in findings_of(checks):
-        planner.plan(finding)
+    findings = findings_of(checks)
+    backend_tls_services = {f.service for f in findings if f.kind == "backend_tls"}
+    for finding in findings:
+        planner.plan(finding, backend_tls_services)
     return FixPlan(planner.workspace, list(planner.remedies.values()))

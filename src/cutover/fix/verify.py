@@ -104,6 +104,9 @@ def run_suite(manifests: Path, report_dir: Path, selection: Selection, timeout: 
         raise RuntimeError(f"the lab run on {manifests} wrote no summary (exit {completed.returncode}):\n{tail}")
     summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
     summary["_run_dir"] = str(run_dir)
+    if not summary.get("complete"):
+        errors = [line for line in (completed.stdout + completed.stderr).splitlines() if line.startswith("ERROR")]
+        summary["_errors"] = errors[-3:]
     return summary
 
 
@@ -152,6 +155,9 @@ def judge(plan: FixPlan, after: dict[str, Any]) -> list[FindingResult]:
                 continue
             if check is None:
                 detail = "the check did not run on the patched copy: nothing proves the remedy"
+                if after.get("complete") is False:
+                    detail += f" (the run is incomplete: {after.get('incomplete_reason')}"
+                    detail += "; " + "; ".join(after.get("_errors") or []) + ")"
                 results.append(FindingResult(finding, NOT_FIXED, remedy.title, detail, outcome))
                 continue
             closed = outcome in ("passed", "waived")
