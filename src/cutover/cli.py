@@ -159,8 +159,7 @@ def _add_fix_parser(commands: Any) -> None:
         "--profile",
         choices=sorted(PROFILES),
         default=None,
-        help="the lab's Cilium profile (default: --from's, else the overlay's lab.profile, else "
-        f"{DEFAULT_PROFILE})",
+        help=f"the lab's Cilium profile (default: --from's, else the overlay's lab.profile, else {DEFAULT_PROFILE})",
     )
     fix.add_argument(
         "--fault",
@@ -219,9 +218,7 @@ def _fix(args: argparse.Namespace) -> int:
     print(f"cutover fix: patched copy written to {out}; verifying it in the lab (profile {profile.name})")
     after = run_suite(out, report_dir, selection)
     results = judge(plan, after)
-    _, page = write_fix_report(
-        Path(after["_run_dir"]), plan, results, before, after, str(manifests), str(out)
-    )
+    _, page = write_fix_report(Path(after["_run_dir"]), plan, results, before, after, str(manifests), str(out))
     for result in results:
         print(f"  {result.status.upper():30} {result.finding.id}: {result.detail}")
         if result.status == NOT_FIXED or result.status == NEW:
@@ -229,7 +226,9 @@ def _fix(args: argparse.Namespace) -> int:
         remedy = plan.remedy_of(result.finding.id)
         if remedy is not None and remedy.expected_difference is not None and result.status != FIXED:
             print(f"  {'':30} suggested expected difference: {json.dumps(remedy.expected_difference)}")
-    counts = {status: sum(1 for r in results if r.status == status) for status in dict.fromkeys(r.status for r in results)}
+    counts = {
+        status: sum(1 for r in results if r.status == status) for status in dict.fromkeys(r.status for r in results)
+    }
     print("cutover fix: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
     print(f"cutover fix report: {page}")

@@ -1,6 +1,6 @@
 """`cutover fix`: the manifest change that closes each finding, proven in the lab."""
 
-from cutover.fix.remedies import FIXABLE, NEEDS_PROFILE, NOT_FIXABLE, FixPlan, Finding, Remedy, findings_of, plan_fix
+from cutover.fix.remedies import FIXABLE, NEEDS_PROFILE, NOT_FIXABLE, Finding, FixPlan, Remedy, findings_of, plan_fix
 from cutover.fix.workspace import Workspace
 
 __all__ = [

@@ -34,8 +34,8 @@ __all__ = [
     "FIXABLE",
     "NEEDS_PROFILE",
     "NOT_FIXABLE",
-    "FixPlan",
     "Finding",
+    "FixPlan",
     "Remedy",
     "findings_of",
     "plan_fix",
@@ -140,9 +140,7 @@ class FixPlan:
 
 
 def _first_failing(check: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")
-    ]
+    return [d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")]
 
 
 def _describe(difference: dict[str, Any]) -> str:
@@ -232,7 +230,11 @@ class _Planner:
         for profile in PROFILES.values():
             if wanted == "redirect-308" and 308 in profile.redirect_codes:
                 return profile.name
-            if wanted == "backend-tls" and profile.supports_backend_tls_policy and not profile.well_known_ca_plaintext_bug:
+            if (
+                wanted == "backend-tls"
+                and profile.supports_backend_tls_policy
+                and not profile.well_known_ca_plaintext_bug
+            ):
                 return profile.name
         return None
 
@@ -252,7 +254,7 @@ class _Planner:
     def not_fixable(self, finding: Finding, why: str, expected: dict[str, Any] | None = None) -> None:
         remedy = self.remedy(
             f"not-fixable:{finding.id}",
-            title="no Gateway API construct reproduces this",
+            title=f"no Gateway API remedy for {finding.field or finding.probe or finding.kind}",
             reason=why,
             status=NOT_FIXABLE,
             expected_difference=expected,
@@ -274,7 +276,9 @@ class _Planner:
     # -- remedies -------------------------------------------------------------------
     def plan(self, finding: Finding, backend_tls_services: set[str]) -> None:
         kind = finding.kind
-        own_remedy = kind in ("backend_tls", "coverage") or (kind == "headers" and str(finding.field).startswith("response:"))
+        own_remedy = kind in ("backend_tls", "coverage") or (
+            kind == "headers" and str(finding.field).startswith("response:")
+        )
         if finding.gateway_5xx and finding.service in backend_tls_services and not own_remedy:
             # Every probe of a service whose TLS hop to the backend fails answers 5xx: one remedy.
             self.backend_tls(finding)
@@ -346,10 +350,16 @@ class _Planner:
                 "kind": "HTTPRoute",
                 "metadata": {"name": REDIRECT_ROUTE, "namespace": gateway_namespace},
                 "spec": {
-                    "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace, "sectionName": http_listener}],
+                    "parentRefs": [
+                        {"name": gateway_name, "namespace": gateway_namespace, "sectionName": http_listener}
+                    ],
                     "hostnames": [],
                     "rules": [
-                        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": code}}]}
+                        {
+                            "filters": [
+                                {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": code}}
+                            ]
+                        }
                     ],
                 },
             }
@@ -397,7 +407,12 @@ class _Planner:
         if len(remedy.findings) > 1:
             return
         for route in routes:
-            obj = self.edit("HTTPRoute", route.namespace, route.name, f"{_header_name(name)} as nginx sent it (headers: {finding.field})")
+            obj = self.edit(
+                "HTTPRoute",
+                route.namespace,
+                route.name,
+                f"{_header_name(name)} as nginx sent it (headers: {finding.field})",
+            )
             if obj is None:
                 continue
             for rule in obj.get("spec", {}).get("rules") or []:
@@ -531,7 +546,12 @@ class _Planner:
         if len(remedy.findings) > 1:
             return
         for route in limited:
-            obj = self.edit("HTTPRoute", route.namespace, route.name, "no total route timeout: nginx's read timeout is an idle limit (timeouts/sse)")
+            obj = self.edit(
+                "HTTPRoute",
+                route.namespace,
+                route.name,
+                "no total route timeout: nginx's read timeout is an idle limit (timeouts/sse)",
+            )
             if obj is None:
                 continue
             for rule in obj.get("spec", {}).get("rules") or []:
@@ -598,7 +618,9 @@ class _Planner:
                 None,
             )
             if policy is not None:
-                obj = self.edit("BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did (backend_tls)")
+                obj = self.edit(
+                    "BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did (backend_tls)"
+                )
                 if obj is not None:
                     obj["apiVersion"] = api_version
                     obj["spec"] = spec

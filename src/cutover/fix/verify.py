@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cutover.fix.remedies import FIXABLE, NEEDS_PROFILE, NOT_FIXABLE, FixPlan, Finding, findings_of
+from cutover.fix.remedies import FIXABLE, NEEDS_PROFILE, NOT_FIXABLE, Finding, FixPlan, findings_of
 from cutover.report.verdict import BLOCKING, OUTCOMES
 
 __all__ = [
     "FIXABLE",
     "FIXED",
-    "STATUSES",
     "NEW",
     "NOT_FIXED",
+    "STATUSES",
     "FindingResult",
     "Selection",
     "judge",
@@ -129,9 +129,7 @@ class FindingResult:
 
 
 def _failing_fields(check: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")
-    ]
+    return [d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")]
 
 
 def _evidence(check: dict[str, Any]) -> str:
@@ -164,8 +162,10 @@ def judge(plan: FixPlan, after: dict[str, Any]) -> list[FindingResult]:
             if not closed and outcome == "failed" and finding.field is not None:
                 closed = all(str(d.get("field")) != finding.field for d in _failing_fields(check))
             if closed:
-                detail = "the check passes on the patched copy" if outcome in ("passed", "waived") else (
-                    f"{finding.field} no longer differs (the check still fails on: {_evidence(check)})"
+                detail = (
+                    "the check passes on the patched copy"
+                    if outcome in ("passed", "waived")
+                    else (f"{finding.field} no longer differs (the check still fails on: {_evidence(check)})")
                 )
                 results.append(FindingResult(finding, FIXED, remedy.title, detail, outcome))
             elif remedy.status == NEEDS_PROFILE:
@@ -184,11 +184,18 @@ def judge(plan: FixPlan, after: dict[str, Any]) -> list[FindingResult]:
         if check["outcome"] in BLOCKING and check["outcome"] != "failed" and key not in known:
             # An error or "not run" on the patched copy hides whatever it would have found.
             finding = Finding(
-                f"{key[0]} {key[1]}", key[1], key[0], str(check["service"]), str(check.get("probe") or ""), None,
+                f"{key[0]} {key[1]}",
+                key[1],
+                key[0],
+                str(check["service"]),
+                str(check.get("probe") or ""),
+                None,
                 _evidence(check),
             )
             if not any(r.finding.check_key == key for r in results):
-                results.append(FindingResult(finding, NEW, "-", f"{check['outcome']}: {_evidence(check)}", check["outcome"]))
+                results.append(
+                    FindingResult(finding, NEW, "-", f"{check['outcome']}: {_evidence(check)}", check["outcome"])
+                )
     return results
 
 
