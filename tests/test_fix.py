@@ -130,7 +130,10 @@ def test_fix_writes_a_patched_copy_with_new_objects_and_commented_changes(wave2_
     assert {"cidr": "127.0.10.0/24"} in policy["spec"]["ingress"][1]["fromCIDRSet"]
     routes = (out / "gateway" / "httproutes.yaml").read_text()
     assert "# cutover fix: HTTP->HTTPS redirect: bound to the HTTPS listener only" in routes
-    assert "# cutover fix: Strict-Transport-Security as nginx sent it" in routes
+    assert (
+        "# cutover fix: Strict-Transport-Security as nginx sent it (finding: HSTS lost - "
+        "headers llm-gateway[GET /] response:strict-transport-security)"
+    ) in routes
     documents = {d["metadata"]["name"]: d for d in yaml.safe_load_all(routes)}
     assert documents["qdrant"]["spec"]["parentRefs"][0]["sectionName"] == "https"
     assert "sectionName" not in documents["grafana"]["spec"]["parentRefs"][0]  # wave 1 had no finding here

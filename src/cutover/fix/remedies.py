@@ -29,6 +29,7 @@ from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
 from cutover.lab.profiles import PROFILES, GatewayProfile
 from cutover.manifests import GATEWAY_GROUP, HTTPRoute, Ingress, ManifestSet, load_manifests
+from cutover.report.verdict import FIELD_FINDINGS, KIND_FINDINGS
 
 __all__ = [
     "FIXABLE",
@@ -243,12 +244,13 @@ class _Planner:
             self.remedies[key] = Remedy(key=key, **kwargs)
         return self.remedies[key]
 
-    def edit(self, kind: str, namespace: str, name: str, note: str) -> dict[str, Any] | None:
+    def edit(self, kind: str, namespace: str, name: str, note: str, finding: Finding) -> dict[str, Any] | None:
+        """The object to change in place; its document is rewritten under a comment naming the finding."""
         found = self.workspace.find(kind, namespace, name)
         if found is None:
             return None
         document, obj = found
-        document.notes.append(note)
+        document.notes.append(_note(note, finding))
         return obj
 
     def not_fixable(self, finding: Finding, why: str, expected: dict[str, Any] | None = None) -> None:
@@ -333,9 +335,9 @@ class _Planner:
             needs_profile=needs,
         )
         remedy.findings.append(finding)
-        note = "HTTP->HTTPS redirect: bound to the HTTPS listener only (redirects)"
+        note = "HTTP->HTTPS redirect: bound to the HTTPS listener only"
         for route in routes:
-            obj = self.edit("HTTPRoute", route.namespace, route.name, note)
+            obj = self.edit("HTTPRoute", route.namespace, route.name, note, finding)
             if obj is None:
                 continue
             for parent in obj.get("spec", {}).get("parentRefs") or []:
@@ -411,7 +413,8 @@ class _Planner:
                 "HTTPRoute",
                 route.namespace,
                 route.name,
-                f"{_header_name(name)} as nginx sent it (headers: {finding.field})",
+                f"{_header_name(name)} as nginx sent it",
+                finding,
             )
             if obj is None:
                 continue
@@ -550,7 +553,8 @@ class _Planner:
                 "HTTPRoute",
                 route.namespace,
                 route.name,
-                "no total route timeout: nginx's read timeout is an idle limit (timeouts/sse)",
+                "no total route timeout: nginx's read timeout is an idle limit",
+                finding,
             )
             if obj is None:
                 continue
@@ -619,7 +623,7 @@ class _Planner:
             )
             if policy is not None:
                 obj = self.edit(
-                    "BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did (backend_tls)"
+                    "BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did", finding
                 )
                 if obj is not None:
                     obj["apiVersion"] = api_version
@@ -697,8 +701,14 @@ class _Planner:
                         matches.insert(matches.index(match) + 1, lenient_match)
                         touched = True
             if touched:
-                document.notes.append("nginx's plain-prefix matching for ImplementationSpecific (paths)")
+                document.notes.append(_note("nginx's plain-prefix matching for ImplementationSpecific", finding))
                 remedy.changes.append((f"HTTPRoute {route.namespace}/{route.name}", _dump(copy.deepcopy(raw))))
+
+
+def _note(change: str, finding: Finding) -> str:
+    """'<change> (finding: HSTS lost - headers llm-gateway[GET /] response:strict-transport-security)'"""
+    name = FIELD_FINDINGS.get(str(finding.field)) or KIND_FINDINGS.get(finding.kind, f"{finding.kind} differs")
+    return f"{change} (finding: {name} - {finding.id})"
 
 
 def _header_name(lower: str) -> str:
