@@ -343,3 +343,25 @@ def test_the_selection_is_read_back_from_a_summary() -> None:
     assert selection.args() == ["-m", "wave2", "-k", "not sse and not timeouts", "--profile", "cilium-1.20"]
     assert Selection.from_summary({"selection": "-k qdrant"}).args() == ["-k", "qdrant"]
     assert Selection.from_summary({"selection": "all"}).args() == []
+
+
+def test_capture_groups_and_snippets_get_a_reason_not_a_remedy(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    shutil.copytree(METALKUBE, manifests)
+    ingresses = manifests / "ingress" / "ingresses.yaml"
+    ingresses.write_text(
+        ingresses.read_text().replace(
+            'nginx.ingress.kubernetes.io/proxy-buffering: "off"',
+            'nginx.ingress.kubernetes.io/proxy-buffering: "off"\n    nginx.ingress.kubernetes.io/rewrite-target: "/$2"',
+        )
+    )
+    checks = [
+        _failed("paths", "llm-gateway", "GET /v1/x", [{"field": "path seen", "nginx": "/x", "gateway": "/v1/x"}]),
+        _failed("phase0", "qdrant", "annotations", [{"field": "configuration-snippet", "nginx": "x", "gateway": None}]),
+    ]
+    plan = plan_fix(manifests, checks, PROFILES["cilium-1.20"])
+    paths, inventory = plan.remedies
+    assert paths.status == NOT_FIXABLE and "capture groups" in paths.reason
+    assert paths.expected_difference is not None and paths.expected_difference["probe"] == "GET /v1/x"
+    assert inventory.status == NOT_FIXABLE and "configuration-snippet" in inventory.reason
+    assert plan.workspace.diff() == ""

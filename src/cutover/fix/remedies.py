@@ -59,7 +59,10 @@ _DYNAMIC_REQUEST_HEADERS = {
 _NOT_FIXABLE_KINDS = {
     "load": "behaviour under load depends on capacity and limits, not on one manifest field",
     "unmodelled": "the lab does not model this behaviour: verify it in staging and record a waiver",
-    "phase0": "an inventory finding (an unsupported or unknown annotation) needs a decision, not a field",
+    "phase0": (
+        "an unsupported annotation (configuration-snippet, server-snippet, auth-url, limit-rps, ...) or a misspelled "
+        "one has no Gateway API field: decide what replaces it, or record a reviewed waiver"
+    ),
     "phase1": "the cluster's installation (CRDs, versions, status) is not in the manifests",
     "phase3": "the decommission is done in the cluster",
     "soak": "the soak judges traffic over a window",
@@ -659,6 +662,13 @@ class _Planner:
             self.not_fixable(finding, why, self.expected_difference(finding, why))
             return
         ingress = self.ingress(finding.service)
+        if ingress is not None and "$" in ingress.annotation("rewrite-target"):
+            why = (
+                f"rewrite-target {ingress.annotation('rewrite-target')} uses regex capture groups; URLRewrite in "
+                "Gateway API replaces a whole path or a matched prefix, never a capture group"
+            )
+            self.not_fixable(finding, why, self.expected_difference(finding, why))
+            return
         lenient = [
             p
             for p in (ingress.paths if ingress else [])
