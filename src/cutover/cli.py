@@ -1,5 +1,5 @@
-"""The `cutover` command: the embedded lab, merged reports and PDFs, the phase-0 inventory, and attaching a
-verdict to the change ticket."""
+"""The `cutover` command: the embedded lab, merged reports and PDFs, the phase-0 inventory, verified
+fixes, and attaching a verdict to the change ticket."""
 
 from __future__ import annotations
 
