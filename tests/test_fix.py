@@ -373,3 +373,22 @@ def test_capture_groups_and_snippets_get_a_reason_not_a_remedy(tmp_path: Path) -
     assert paths.expected_difference is not None and paths.expected_difference["probe"] == "GET /v1/x"
     assert inventory.status == NOT_FIXABLE and "configuration-snippet" in inventory.reason
     assert plan.workspace.diff() == ""
+
+
+def test_a_go_run_has_nothing_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text(
+        json.dumps(
+            {
+                "verdict": "GO",
+                "reason": "all 2 selected checks passed",
+                "complete": True,
+                "selection": "-m wave2",
+                "lab_profile": "cilium-1.20",
+                "checks": [{"id": "qdrant[GET /]", "kind": "headers", "service": "qdrant", "outcome": "passed"}],
+            }
+        )
+    )
+    run = run_fix(capsys, METALKUBE, tmp_path / "out", tmp_path / "reports", "--from", str(summary))
+    assert run.code == 0 and "no finding to fix" in run.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "reports").exists()

@@ -209,6 +209,13 @@ def _fix(args: argparse.Namespace) -> int:
     if before is None:
         print(f"cutover fix: running the checks on {manifests} (profile {profile.name}) to find what to fix")
         before = run_suite(manifests, report_dir, selection)
+    if before.get("complete") is False:
+        errors = "; ".join(before.get("_errors") or [])
+        print(
+            f"cutover fix: the run on {manifests} is incomplete ({before.get('incomplete_reason')}"
+            + (f"; {errors}" if errors else "")
+            + "): only the findings it reached are fixed"
+        )
     plan = plan_fix(manifests, list(before.get("checks") or []), profile)
     if not plan.remedies:
         print(f"cutover fix: {before.get('verdict')}: no finding to fix ({before.get('reason')})")

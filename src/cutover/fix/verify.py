@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cutover.errors import LabError
 from cutover.fix.remedies import FIXABLE, NEEDS_PROFILE, NOT_FIXABLE, Finding, FixPlan, findings_of
 from cutover.report.verdict import BLOCKING, OUTCOMES
 
@@ -101,7 +102,7 @@ def run_suite(manifests: Path, report_dir: Path, selection: Selection, timeout: 
     run_dir = Path(match.group(1)) if match else None
     if run_dir is None or not (run_dir / "summary.json").is_file():
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"the lab run on {manifests} wrote no summary (exit {completed.returncode}):\n{tail}")
+        raise LabError(f"the lab run on {manifests} wrote no summary (exit {completed.returncode}):\n{tail}")
     summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
     summary["_run_dir"] = str(run_dir)
     if not summary.get("complete"):
