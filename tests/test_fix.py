@@ -392,3 +392,19 @@ def test_a_go_run_has_nothing_to_fix(tmp_path: Path, capsys: pytest.CaptureFixtu
     run = run_fix(capsys, METALKUBE, tmp_path / "out", tmp_path / "reports", "--from", str(summary))
     assert run.code == 0 and "no finding to fix" in run.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "reports").exists()
+
+
+def test_the_remedy_on_the_page_is_collapsed_and_escaped() -> None:
+    from cutover.report.html import check_extra
+
+    remedy = {
+        "title": "set <script>x</script>",
+        "status": "fixable",
+        "reason": "r & r",
+        "yaml": "value: <b>",
+        "needs_profile": None,
+    }
+    shown = check_extra({"id": "qdrant[GET /]", "kind": "headers", "outcome": "failed", "remedy": [remedy]})
+    assert '<details class="remedy"><summary>Remedy: set &lt;script&gt;x&lt;/script&gt; (fixable)</summary>' in shown
+    assert '<pre class="remedy-yaml">value: &lt;b&gt;</pre>' in shown and "<script>" not in shown
+    assert "remedy" not in check_extra({"id": "x", "kind": "paths", "outcome": "failed"})
