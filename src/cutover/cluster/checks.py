@@ -351,7 +351,7 @@ def _option_b_guard(state: ClusterState, cluster: ServiceTarget) -> list[Case]:
             else "ConfigMap kube-system/cilium-config"
         )
         found = (
-            f"enable-wireguard: {data.get('enable-wireguard', '(unset)')}, enable-ipsec: {data.get('enable-ipsec', '(unset)')}"
+            ", ".join(f"{key}: {data.get(key, '(unset)')}" for key in ("enable-wireguard", "enable-ipsec"))
             if cilium_config is not None
             else f"no cilium-config in {state.description}"
         )

@@ -590,9 +590,10 @@ class _Planner:
             )
             remedy.findings.append(finding)
             return
+        version = self.profile.backend_tls_policy_versions[-1]
         remedy = self.remedy(
             f"backend-tls:{finding.service}",
-            title=f"BackendTLSPolicy {self.profile.backend_tls_policy_versions[-1].split('/')[-1]} with the backend's CA",
+            title=f"BackendTLSPolicy {version.split('/')[-1]} with the backend's CA",
             reason=(
                 "nginx reached the backend over HTTPS. A BackendTLSPolicy validated against the CA that signed the "
                 "backend's certificate (a ConfigMap with ca.crt: fill in the real CA) and the name on that "
@@ -604,7 +605,6 @@ class _Planner:
         remedy.findings.append(finding)
         if len(remedy.findings) > 1:
             return
-        version = self.profile.backend_tls_policy_versions[-1]
         api_version = version if "/" in version else f"{GATEWAY_GROUP}/{version}"
         for service in services:
             ca_name = f"{service}-ca"
