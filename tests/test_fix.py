@@ -408,3 +408,14 @@ def test_the_remedy_on_the_page_is_collapsed_and_escaped() -> None:
     assert '<details class="remedy"><summary>Remedy: set &lt;script&gt;x&lt;/script&gt; (fixable)</summary>' in shown
     assert '<pre class="remedy-yaml">value: &lt;b&gt;</pre>' in shown and "<script>" not in shown
     assert "remedy" not in check_extra({"id": "x", "kind": "paths", "outcome": "failed"})
+
+
+def test_option_b_seeing_tls_names_the_policy_to_delete() -> None:
+    check = _failed(
+        "backend_tls",
+        "argocd",
+        "option B (plain backend)",
+        [{"field": "backend transport", "nginx": "plain HTTP (option B)", "gateway": "TLS"}],
+    )
+    (remedy,) = plan_fix(METALKUBE, [check], PROFILES["cilium-1.20"]).remedies
+    assert remedy.status == NOT_FIXABLE and "delete BackendTLSPolicy argocd/argocd-backend-tls" in remedy.reason

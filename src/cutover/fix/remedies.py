@@ -575,6 +575,18 @@ class _Planner:
             self.not_fixable(finding, f"no Ingress for service {finding.service}")
             return
         services = sorted({p.backend.service for p in ingress.paths})
+        if finding.probe.startswith("option B"):
+            policies = [
+                p.source.ref
+                for p in self.manifests.backend_tls_policies
+                if p.namespace == ingress.namespace and any(t.name in services for t in p.targets)
+            ]
+            why = (
+                "the target declares option B (plain backend, TLS ends at the Gateway) but the Gateway spoke TLS "
+                f"to it: delete {', '.join(policies) or 'the BackendTLSPolicy on the Service'}, or declare option A"
+            )
+            self.not_fixable(finding, why)
+            return
         if not self.profile.supports_backend_tls_policy:
             remedy = self.remedy(
                 f"backend-tls-profile:{finding.service}",
