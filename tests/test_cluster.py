@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -780,3 +781,98 @@ spec: {controller: traefik.io/ingress-controller}
     rows = {row["name"]: row for row in inventory(state)}
     assert rows["ours"]["not_served_by_ingress_nginx"] is None
     assert "traefik.io/ingress-controller" in rows["theirs"]["not_served_by_ingress_nginx"]
+
+
+# -- phase 1: the option B guard ---------------------------------------------------------
+def _argocd_insecure_config() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cmd-params-cm", "namespace": "argocd"},
+        "data": {"server.insecure": "true"},
+    }
+
+
+def _cilium_config(**data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+        "data": {"enable-ipv4": "true", **data},
+    }
+
+
+def _argocd_server_pod(args: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "argocd-server-7d9c", "namespace": "argocd"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "argocd-server",
+                    "image": "quay.io/argoproj/argocd:v2.13.0",
+                    "args": ["/usr/local/bin/argocd-server", *args],
+                }
+            ]
+        },
+    }
+
+
+OPTION_B = "cluster[argocd option b encryption]"
+OPTION_B_CASES = [
+    # (id, extra objects, failure fragments or [] for a pass)
+    (
+        "insecure-configmap-no-encryption",
+        [_argocd_insecure_config(), _cilium_config(**{"enable-wireguard": "false"})],
+        [
+            "ConfigMap kube-system/cilium-config data[enable-wireguard|enable-ipsec]",
+            "found enable-wireguard: false, enable-ipsec: (unset)",
+            "ConfigMap argocd/argocd-cmd-params-cm data[server.insecure]: true",
+        ],
+    ),
+    ("insecure-flag-no-encryption", [_argocd_server_pod(["--insecure"]), _cilium_config()], ["--insecure"]),
+    ("insecure-without-cilium-config", [_argocd_insecure_config()], ["no cilium-config in"]),
+    ("insecure-with-wireguard", [_argocd_insecure_config(), _cilium_config(**{"enable-wireguard": "true"})], []),
+    (
+        "insecure-flag-with-ipsec",
+        [_argocd_server_pod(["--insecure=true"]), _cilium_config(**{"enable-ipsec": "true"})],
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragments"), [c[1:] for c in OPTION_B_CASES], ids=[c[0] for c in OPTION_B_CASES])
+def test_option_b_needs_node_encryption_online(
+    emulate: Callable[..., ClusterState], extra: list[dict[str, Any]], fragments: list[str]
+) -> None:
+    outcomes = run_cases(emulate([*corrected_cluster(), *extra], omit=OMIT_ALPHA_BTLS), "phase1", V161)
+    text = "\n".join(outcomes[OPTION_B])
+    if not fragments:
+        assert outcomes[OPTION_B] == []
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+@pytest.mark.parametrize(
+    "encryption", [None, {"enable-wireguard": "false", "enable-ipsec": "false"}, {"enable-ipsec": "true"}]
+)
+def test_option_b_needs_node_encryption_offline(tmp_path: Path, encryption: dict[str, str] | None) -> None:
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    objects = [_argocd_insecure_config(), *([_cilium_config(**encryption)] if encryption is not None else [])]
+    (manifests / "cluster-config.yaml").write_text(yaml.safe_dump_all(objects))
+    outcomes = run_cases(read_state(ManifestSource(manifests)), "phase1", ClusterSettings(cilium_version="1.20.0"))
+    if encryption == {"enable-ipsec": "true"}:
+        assert outcomes[OPTION_B] == []
+    else:
+        assert "true (node-to-node encryption)" in outcomes[OPTION_B][0]
+        assert "ArgoCD serves plain HTTP behind the Gateway" in outcomes[OPTION_B][0]
+
+
+def test_option_b_guard_stays_silent_without_insecure_argocd(emulate: Callable[..., ClusterState]) -> None:
+    # A secure ArgoCD (or one no route leads to) needs no encryption check: no case at all.
+    outcomes = run_cases(emulate([*corrected_cluster(), _cilium_config()], omit=OMIT_ALPHA_BTLS), "phase1", V161)
+    assert OPTION_B not in outcomes
+    offline = run_cases(read_state(ManifestSource(METALKUBE)), "phase1", ClusterSettings(cilium_version="1.17"))
+    assert OPTION_B not in offline

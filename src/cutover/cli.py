@@ -1,5 +1,5 @@
-"""The `cutover` command: the embedded lab, merged reports and PDFs, the phase-0 inventory, and attaching a
-verdict to the change ticket."""
+"""The `cutover` command: the embedded lab, merged reports and PDFs, the phase-0 inventory, verified
+fixes, and attaching a verdict to the change ticket."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cutover import __version__
 from cutover.errors import CutoverError, InputError
@@ -129,9 +130,123 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="attach even an incomplete run, or one made for another ticket (default: refuse)",
     )
+    _add_fix_parser(commands)
     lab_commands.add_parser("profiles", help="list the gateway profiles")
     lab_commands.add_parser("faults", help="list the seeded faults")
     return parser
+
+
+def _add_fix_parser(commands: Any) -> None:
+    fix = commands.add_parser(
+        "fix",
+        help="write a patched copy of the manifests with a remedy per finding, and prove each one in the lab",
+        description=(
+            "Writes a patched copy of DIR (new objects under cutover-fix/, changed objects with a comment naming "
+            "the finding), prints the diff, runs the same selection on the copy in the embedded lab and reports per "
+            "finding: fixed (verified), not fixed (with the evidence), not fixable (why), or needs another Cilium "
+            "profile. Never edits DIR, never touches a cluster. Exit 0 when every finding with a remedy is fixed "
+            "and verified and the copy has no new finding, 1 otherwise."
+        ),
+    )
+    fix.add_argument("--manifests", type=Path, required=True, metavar="DIR", help="the manifests as they are")
+    fix.add_argument("--out", type=Path, required=True, metavar="DIR2", help="where the patched copy is written")
+    fix.add_argument(
+        "--from",
+        dest="from_summary",
+        type=Path,
+        default=None,
+        metavar="SUMMARY.json",
+        help="the findings of an earlier run (default: run the checks on DIR first)",
+    )
+    fix.add_argument(
+        "-m", dest="markexpr", default=None, metavar="EXPR", help="the selection (default: --from's, else all checks)"
+    )
+    fix.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="a keyword filter (default: --from's)")
+    fix.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help=f"the lab's Cilium profile (default: --from's, else the overlay's lab.profile, else {DEFAULT_PROFILE})",
+    )
+    fix.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=sorted(FAULTS),
+        metavar="NAME",
+        help="seed a lab fault in the runs (repeatable): shows a remedy the lab breaks reported as not fixed",
+    )
+    fix.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where the runs are written (default: ./reports)"
+    )
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from cutover.fix import plan_fix
+    from cutover.fix.verify import FIXED, NEW, NOT_FIXED, Selection, judge, run_suite, write_fix_report
+    from cutover.lab.lab import load_overlay
+    from cutover.lab.profiles import get_profile
+
+    manifests: Path = args.manifests
+    if not manifests.is_dir():
+        raise InputError("is not a directory of Kubernetes YAML", file=str(manifests))
+    out: Path = args.out
+    if out.resolve() == manifests.resolve() or out.resolve().is_relative_to(manifests.resolve()):
+        raise InputError("must not be the manifests directory or inside it: cutover fix never edits DIR", file=str(out))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("exists and is not empty: cutover fix writes a fresh copy", file=str(out))
+    before: dict[str, Any] | None = None
+    if args.from_summary is not None:
+        try:
+            before = json.loads(args.from_summary.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot be read as summary.json: {exc}", file=str(args.from_summary)) from None
+        selection = Selection.from_summary(before)
+    else:
+        selection = Selection()
+    if args.markexpr is not None:
+        selection.markexpr = args.markexpr
+    if args.keyword is not None:
+        selection.keyword = args.keyword
+    selection.faults = list(args.fault)
+    overlay_profile = (load_overlay(manifests).get("lab") or {}).get("profile")
+    selection.profile = args.profile or selection.profile or overlay_profile or DEFAULT_PROFILE
+    profile = get_profile(str(selection.profile))
+    report_dir: Path = args.report_dir
+    if before is None:
+        print(f"cutover fix: running the checks on {manifests} (profile {profile.name}) to find what to fix")
+        before = run_suite(manifests, report_dir, selection)
+    if before.get("complete") is False:
+        errors = "; ".join(before.get("_errors") or [])
+        print(
+            f"cutover fix: the run on {manifests} is incomplete ({before.get('incomplete_reason')}"
+            + (f"; {errors}" if errors else "")
+            + "): only the findings it reached are fixed"
+        )
+    plan = plan_fix(manifests, list(before.get("checks") or []), profile)
+    if not plan.remedies:
+        print(f"cutover fix: {before.get('verdict')}: no finding to fix ({before.get('reason')})")
+        return 0 if before.get("verdict") == "GO" else 1
+    plan.workspace.write(out)
+    print(plan.workspace.diff(), end="")
+    print(f"cutover fix: patched copy written to {out}; verifying it in the lab (profile {profile.name})")
+    after = run_suite(out, report_dir, selection)
+    results = judge(plan, after)
+    _, page = write_fix_report(Path(after["_run_dir"]), plan, results, before, after, str(manifests), str(out))
+    for result in results:
+        print(f"  {result.status.upper():30} {result.finding.id}: {result.detail}")
+        if result.status == NOT_FIXED or result.status == NEW:
+            continue
+        remedy = plan.remedy_of(result.finding.id)
+        if remedy is not None and remedy.expected_difference is not None and result.status != FIXED:
+            print(f"  {'':30} suggested expected difference: {json.dumps(remedy.expected_difference)}")
+    counts = {
+        status: sum(1 for r in results if r.status == status) for status in dict.fromkeys(r.status for r in results)
+    }
+    print("cutover fix: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
+    print(f"cutover fix report: {page}")
+    return 1 if any(r.status in (NOT_FIXED, NEW) for r in results) else 0
 
 
 def _lab_up(args: argparse.Namespace) -> int:
@@ -265,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _inventory(args)
         if args.command == "attach":
             return _attach(args)
+        if args.command == "fix":
+            return _fix(args)
         if args.command == "lab":
             if args.lab_command == "up":
                 return _lab_up(args)

@@ -288,6 +288,7 @@ def _phase1(state: ClusterState, settings: ClusterSettings) -> list[Case]:
                 state.live,
             )
         )
+    cases.extend(_option_b_guard(state, cluster))
     for gateway in state.manifests.gateways:
         probe = f"gateway {gateway.namespace}/{gateway.name}"
         obj = f"Gateway {gateway.namespace}/{gateway.name}"
@@ -309,6 +310,79 @@ def _phase1(state: ClusterState, settings: ClusterSettings) -> list[Case]:
             )
         cases.append(_case("phase1", cluster, probe, findings, {"addresses": addresses}))
     return cases
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() == "true"
+
+
+def _argocd_insecure(state: ClusterState) -> list[tuple[str, str]]:
+    """(namespace, what says so) for every ArgoCD server set to serve plain HTTP: `server.insecure`
+    in argocd-cmd-params-cm, or the argocd-server container's `--insecure` flag."""
+    found: list[tuple[str, str]] = []
+    for config_map in state.items("configmaps"):
+        metadata = config_map.get("metadata") or {}
+        if metadata.get("name") == "argocd-cmd-params-cm" and _truthy(
+            (config_map.get("data") or {}).get("server.insecure")
+        ):
+            namespace = str(metadata.get("namespace") or "")
+            found.append((namespace, f"ConfigMap {namespace}/argocd-cmd-params-cm data[server.insecure]: true"))
+    for pod in state.items("pods"):
+        metadata = pod.get("metadata") or {}
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            words = [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]
+            if "argocd-server" in " ".join([*words, str(container.get("name", ""))]) and any(
+                w == "--insecure" or (w.startswith("--insecure=") and _truthy(w.split("=", 1)[1])) for w in words
+            ):
+                namespace = str(metadata.get("namespace") or "")
+                found.append(
+                    (namespace, f"Pod {namespace}/{metadata.get('name')} container {container.get('name')}: --insecure")
+                )
+    return found
+
+
+def _option_b_guard(state: ClusterState, cluster: ServiceTarget) -> list[Case]:
+    """Option B (ArgoCD insecure behind the Gateway) leaves the Gateway -> argocd-server hop in
+    plaintext on the wire: it is acceptable only with Cilium's node-to-node encryption
+    (enable-wireguard or enable-ipsec in cilium-config)."""
+    routed = {
+        backend.namespace or route.namespace
+        for route in state.manifests.http_routes
+        for rule in route.rules
+        for backend in rule.backend_refs
+    }
+    behind = [(namespace, why) for namespace, why in _argocd_insecure(state) if namespace in routed]
+    if not behind:
+        return []
+    cilium_config = next(
+        (c for c in state.items("configmaps") if (c.get("metadata") or {}).get("name") == "cilium-config"), None
+    )
+    data = (cilium_config or {}).get("data") or {}
+    encrypted = [key for key in ("enable-wireguard", "enable-ipsec") if _truthy(data.get(key))]
+    findings: list[Difference] = []
+    if not encrypted:
+        where = (
+            f"ConfigMap {(cilium_config.get('metadata') or {}).get('namespace')}/cilium-config"
+            if cilium_config is not None
+            else "ConfigMap kube-system/cilium-config"
+        )
+        found = (
+            ", ".join(f"{key}: {data.get(key, '(unset)')}" for key in ("enable-wireguard", "enable-ipsec"))
+            if cilium_config is not None
+            else f"no cilium-config in {state.description}"
+        )
+        findings.append(
+            _finding(
+                f"{where} data[enable-wireguard|enable-ipsec]",
+                "true (node-to-node encryption)",
+                found,
+                note=f"ArgoCD serves plain HTTP behind the Gateway (option B: {'; '.join(w for _, w in behind)}): "
+                "the hop from the Gateway to argocd-server crosses the node network unencrypted unless Cilium "
+                "encrypts it (WireGuard or IPsec)",
+            )
+        )
+    evidence = {"insecure": [w for _, w in behind], "encryption": encrypted}
+    return [_case("phase1", cluster, "argocd option b encryption", findings, evidence)]
 
 
 def _conditions(

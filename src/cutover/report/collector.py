@@ -219,6 +219,7 @@ class GoNoGoReport:
         if not self.active:
             return
         results = [self.results[n] for n in self.selected if n in self.results]
+        self._attach_remedies(results)
         incomplete = self.incomplete_reason(exitstatus)
         verdict = decide(results, incomplete)
         self.summary = self._summary(session, results, verdict.label, verdict.reason, verdict.counts, incomplete)
@@ -230,6 +231,31 @@ class GoNoGoReport:
             session.exitstatus = pytest.ExitCode.OK if verdict.go else pytest.ExitCode.TESTS_FAILED
         elif session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _attach_remedies(self, results: list[CheckResult]) -> None:
+        """Each failed check's remedy (cutover.fix), planned from the manifests of this run. A
+        planner that cannot read them leaves the findings without one; it never breaks the report."""
+        failed = [r for r in results if r.outcome == "failed"]
+        targets = self.session_plugin.loaded_targets
+        source = targets.source if targets else {}
+        manifests = self.config.getoption("--manifests") or source.get("manifests")
+        if not failed or not manifests:
+            return
+        from cutover.fix import plan_fix
+        from cutover.lab.profiles import DEFAULT_PROFILE, get_profile
+
+        try:
+            profile = get_profile(str(source.get("profile") or DEFAULT_PROFILE))
+            plan = plan_fix(Path(str(manifests)), [r.to_dict() for r in failed], profile)
+        except Exception:  # the remedy is an aid: whatever the manifests hold, the verdict is written
+            return
+        for result in failed:
+            chosen = {
+                remedy.key: remedy.to_dict()
+                for remedy in plan.remedies
+                if any(f.check_key == (result.kind, result.id) for f in remedy.findings)
+            }
+            result.remedy = list(chosen.values()) or None
 
     def _summary(
         self,

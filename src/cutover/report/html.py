@@ -334,10 +334,23 @@ def check_extra(check: dict[str, Any]) -> str:
     return (
         f'<div class="evidence {"waived" if check.get("outcome") == "waived" else ""}">'
         f"<h3>{e(check.get('id'))} &middot; {e(check.get('kind'))} &middot; {e(check.get('outcome'))}</h3>"
-        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{_chart(check)}"
+        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{_remedies(check)}{_chart(check)}"
         + (f'<div class="sides">{sides}</div>' if sides else "")
         + "</div>"
     )
+
+
+def _remedies(check: dict[str, Any]) -> str:
+    """The change that closes a finding (cutover.fix), collapsed, its YAML ready to copy."""
+    shown = []
+    for remedy in check.get("remedy") or []:
+        needs = f", needs {e(remedy.get('needs_profile'))}" if remedy.get("needs_profile") else ""
+        snippet = f'<pre class="remedy-yaml">{e(remedy.get("yaml"))}</pre>' if remedy.get("yaml") else ""
+        shown.append(
+            f'<details class="remedy"><summary>Remedy: {e(remedy.get("title"))} ({e(remedy.get("status"))}{needs})'
+            f"</summary><p>{e(remedy.get('reason'))}</p>{snippet}</details>"
+        )
+    return "".join(shown)
 
 
 def _passed_evidence(checks: list[dict[str, Any]]) -> str:

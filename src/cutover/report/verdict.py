@@ -30,6 +30,8 @@ class CheckResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     waiver: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # The manifest changes that would close this finding (cutover.fix), for a failed check.
+    remedy: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
