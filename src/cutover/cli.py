@@ -15,7 +15,7 @@ from cutover.errors import CutoverError, InputError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, LabState
 from cutover.lab.faults import FAULTS
 from cutover.lab.process import alive
-from cutover.paths import default_manifests, default_state_dir
+from cutover.locations import default_manifests, default_state_dir
 from cutover.report import render_reports
 
 __all__ = ["main"]

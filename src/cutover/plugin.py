@@ -32,7 +32,8 @@ from cutover.cluster.state import ClusterState, read_state
 from cutover.errors import CutoverError, InputError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
 from cutover.lab.faults import FAULTS
-from cutover.paths import default_manifests
+from cutover.locations import default_manifests
+from cutover.registry import kinds
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
 from cutover.report.record import CheckRecord
@@ -65,28 +66,16 @@ _CUTOVER_OPTIONS = (
 )
 
 WAVE_MARKERS = range(1, 10)
-CHECK_MARKERS = {
-    "paths": "path matching parity (trailing slash, prefix, regex, case)",
-    "timeouts": "requests silent up to nginx's idle limit succeed on both sides; the Gateway cuts no earlier",
-    "sse": "SSE streams complete, in order, unbuffered",
-    "source_ip": "client source IP and allowlist parity",
-    "backend_tls": "TLS to the backend (BackendTLSPolicy or option B)",
-    "redirects": "HTTP to HTTPS redirects",
-    "headers": "response and upstream request headers",
-    "unmodelled": "behaviours the lab does not model or no check covers: not verified until a run can verify them",
-    "load": "concurrent load parity on streaming routes (runs only when -m names it)",
-}
-OTHER_MARKERS = {
-    "phase0": "cluster inventory checks",
-    "phase1": "Gateway API readiness checks",
-    "coverage": "Ingress to HTTPRoute coverage checks",
-    "phase3": "decommission checks",
-    "soak": "Hubble soak checks over a window (runs only when -m names soak or phase3)",
-    "k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)",
-}
+# Markers that are not check kinds (the kinds' own come from the registry).
+OTHER_MARKERS = {"k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)"}
 
 
-OPT_IN_MARKERS = ("phase3", "load", "soak")
+def _kind_markers() -> dict[str, str]:
+    return {kind: info.marker or info.description for kind, info in kinds().items()}
+
+
+def _opt_in_markers() -> tuple[str, ...]:
+    return tuple(kind for kind, info in kinds().items() if info.opt_in)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -187,7 +176,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for wave in WAVE_MARKERS:
         config.addinivalue_line("markers", f"wave{wave}: checks of services migrating in wave {wave}")
-    for name, text in {**CHECK_MARKERS, **OTHER_MARKERS}.items():
+    for name, text in {**_kind_markers(), **OTHER_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     _collect_packaged_suite(config)
     if _is_cutover_run(config):
@@ -241,7 +230,7 @@ def _is_cutover_run(config: pytest.Config) -> bool:
     if any(config.getoption(name, None) for name in _CUTOVER_OPTIONS):
         return True
     words = set((config.option.markexpr or "").replace("(", " ").replace(")", " ").split())
-    known = {f"wave{w}" for w in WAVE_MARKERS} | set(CHECK_MARKERS) | set(OTHER_MARKERS)
+    known = {f"wave{w}" for w in WAVE_MARKERS} | set(kinds())
     return bool(words & known)
 
 
@@ -589,8 +578,9 @@ class CutoverPlugin:
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         elsewhere: list[pytest.Item]
+        opt_in_markers = _opt_in_markers()
         for item in items:
-            opt_in = [m for m in OPT_IN_MARKERS if item.get_closest_marker(m) is not None]
+            opt_in = [m for m in opt_in_markers if item.get_closest_marker(m) is not None]
             (dropped if opt_in and not any(m in expression for m in opt_in) else keep).append(item)
         shard = self.shard
         if shard is not None:

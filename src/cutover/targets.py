@@ -22,8 +22,6 @@ from cutover.probe.client import Endpoint, Identity
 from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex
 
 __all__ = [
-    "ALL_KINDS",
-    "CHECK_KINDS",
     "PATH_ATTEMPTS",
     "ExpectedDifference",
     "PathRule",
@@ -34,14 +32,26 @@ __all__ = [
     "ValueMatch",
     "VantagePoint",
     "Waiver",
+    "all_kinds",
+    "check_kinds",
     "load_targets",
     "parse_targets",
 ]
 
-CHECK_KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
-# Every kind a waiver or an expected difference may name: parity, load, soak, the cluster
-# checks, and the behaviours the lab could not model.
-ALL_KINDS = (*CHECK_KINDS, "load", "soak", "phase0", "phase1", "coverage", "phase3", "unmodelled")
+
+def check_kinds() -> tuple[str, ...]:
+    """The parity kinds a service's `checks` may list (from the registry of check kinds)."""
+    from cutover.registry import parity_kinds
+
+    return parity_kinds()
+
+
+def all_kinds() -> tuple[str, ...]:
+    """Every kind a waiver or an expected difference may name."""
+    from cutover.registry import kinds
+
+    return tuple(kinds())
+
 
 # The keys each part of the file may hold. An unknown key is refused with a suggestion:
 # a typo such as `https_prot` would otherwise fall back to a default without a word.
@@ -386,8 +396,8 @@ def _expected(f: _Fields, value: Any, where: str) -> list[ExpectedDifference]:
         entry = f.mapping(item, here, required=True)
         f.known(entry, here, "expected difference")
         check = f.text(entry.get("check"), f"{here}.check")
-        if check not in ALL_KINDS:
-            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(ALL_KINDS)}), got {check!r}")
+        if check not in all_kinds():
+            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(all_kinds())}), got {check!r}")
         probe = f.text(entry.get("probe"), f"{here}.probe", required=False) or None
         field_name = f.text(entry.get("field"), f"{here}.field", required=False) or None
         if probe is None and field_name is None:
@@ -654,10 +664,11 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
             raise f.fail(f"{where}.name", f"service {name!r} is listed twice")
         seen.add(name)
         where = f"services[{name}]"
-        checks = [str(c) for c in f.listing(entry.get("checks"), f"{where}.checks")] or list(CHECK_KINDS[:1])
+        known_checks = check_kinds()
+        checks = [str(c) for c in f.listing(entry.get("checks"), f"{where}.checks")] or list(known_checks[:1])
         for check in checks:
-            if check not in CHECK_KINDS:
-                raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(CHECK_KINDS)}")
+            if check not in known_checks:
+                raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(known_checks)}")
         paths = [
             _path_rule(f, item, f"{where}.paths[{path_index}]")
             for path_index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths"))
@@ -710,8 +721,8 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
         service_name = f.text(entry.get("service"), f"{here}.service")
         if _only_wildcards(check) and _only_wildcards(service_name):
             raise f.fail(here, "waives every check of every service", hint="name one check and one service")
-        if check not in ALL_KINDS:
-            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(ALL_KINDS)}), got {check!r}")
+        if check not in all_kinds():
+            raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(all_kinds())}), got {check!r}")
         waivers.append(
             Waiver(
                 check=check,

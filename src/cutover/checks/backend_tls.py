@@ -33,6 +33,9 @@ INFO = CheckInfo(
     description="Option A: the Gateway talks TLS to the backend with the policy's SNI and answers like nginx; "
     "option B: the backend is plain HTTP and TLS ends at the Gateway.",
     protects=("backend-protocol",),
+    marker="TLS to the backend (BackendTLSPolicy or option B)",
+    finding="TLS to the backend differs",
+    settings="backend_tls",
 )
 
 

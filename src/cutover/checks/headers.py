@@ -29,6 +29,9 @@ INFO = CheckInfo(
     description="Security headers nginx added (HSTS), the upstream Host and X-Forwarded-Proto must survive; "
     "X-Real-IP matters where the client address does; the rest is shown as warnings.",
     protects=("hsts", "X-Forwarded-*", "X-Real-IP"),
+    marker="response and upstream request headers",
+    finding="headers differ",
+    settings="headers",
 )
 NO_ECHO = (
     "the headers the backend received (Host, X-Forwarded-Proto, X-Real-IP) are only visible in the probe "

@@ -29,6 +29,10 @@ INFO = CheckInfo(
     "completes through the Gateway, the Gateway's short-request error rate is no higher than nginx's, and its "
     "p99 stays within tolerance of nginx's.",
     protects=("proxy-buffering", "proxy-read-timeout", "upstream keepalive"),
+    marker="concurrent load parity on streaming routes (runs only when -m names it)",
+    opt_in=True,
+    finding="behaviour under load differs",
+    settings="sse.load",
 )
 DEFAULTS: dict[str, Any] = {
     "streams": 50,

@@ -34,6 +34,9 @@ INFO = CheckInfo(
     description="Every rule's path, trailing slash, sub-path, sibling, case variant, double slash, "
     "encoded segment and query reach the same backend with the same status on both sides.",
     protects=("pathType", "use-regex", "rewrite-target"),
+    marker="path matching parity (trailing slash, prefix, regex, case)",
+    finding="path matching differs",
+    settings="paths",
 )
 
 

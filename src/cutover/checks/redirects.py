@@ -37,6 +37,9 @@ INFO = CheckInfo(
     description="Plain HTTP gets the same redirect code to the same https URL on both sides, served by the same "
     "backend once followed; HTTPS is served, not redirected.",
     protects=("ssl-redirect", "force-ssl-redirect"),
+    marker="HTTP to HTTPS redirects",
+    finding="HTTP->HTTPS redirect differs",
+    settings="redirects",
 )
 
 

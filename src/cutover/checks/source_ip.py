@@ -39,6 +39,9 @@ INFO = CheckInfo(
     "connection is an error, not a denial), a client-supplied X-Forwarded-For gets no one in, and the backend "
     "behind the Gateway can read the client address.",
     protects=("whitelist-source-range", "allowlist-source-range"),
+    marker="client source IP and allowlist parity",
+    finding="client IP or allowlist differs",
+    settings="source_ip",
 )
 SEEN_HEADERS = ("x-forwarded-for", "x-real-ip", "x-envoy-external-address", "x-envoy-internal")
 

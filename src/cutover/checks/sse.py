@@ -40,6 +40,9 @@ INFO = CheckInfo(
     "from the same backend, and the Gateway's time to first event and gaps stay within a tolerance of nginx's.",
     protects=("proxy-buffering", "proxy-read-timeout"),
     slow=True,
+    marker="SSE streams complete, in order, unbuffered",
+    finding="SSE streaming differs",
+    settings="sse",
 )
 DEFAULT_TOLERANCE = 1.0
 DEFAULT_OUTLAST_MARGIN = 30.0

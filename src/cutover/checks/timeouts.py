@@ -56,6 +56,9 @@ INFO = CheckInfo(
     "no sooner than it asked; optionally, one silent past the limit is cut on both, the Gateway no earlier than nginx.",
     protects=("proxy-read-timeout", "proxy-send-timeout"),
     slow=True,
+    marker="requests silent up to nginx's idle limit succeed on both sides; the Gateway cuts no earlier",
+    finding="timeouts differ",
+    settings="timeouts",
 )
 
 

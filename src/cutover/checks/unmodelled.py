@@ -18,6 +18,9 @@ INFO = CheckInfo(
     title="Not verified",
     description="Behaviours of the service that this run cannot verify: the lab does not model them, "
     "or no selected check covers them.",
+    marker="behaviours the lab does not model or no check covers: not verified until a run can verify them",
+    group="verification",
+    finding="behaviour the lab does not model",
 )
 
 

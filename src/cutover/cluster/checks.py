@@ -31,10 +31,39 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 ENVOY_ROUTE_DEFAULT = 15
 
 INFOS = {
-    "phase0": CheckInfo("phase0", "Inventory", "Every Ingress accounted for, every annotation classified."),
-    "phase1": CheckInfo("phase1", "Gateway readiness", "CRDs pinned, versions fit, GatewayClass and Gateway ready."),
-    "coverage": CheckInfo("coverage", "Route coverage", "Every Ingress rule has an equivalent HTTPRoute rule."),
-    "phase3": CheckInfo("phase3", "Decommission", "ingress-nginx is gone."),
+    "phase0": CheckInfo(
+        "phase0",
+        "Inventory",
+        "Every Ingress accounted for, every annotation classified.",
+        marker="cluster inventory checks",
+        group="cluster",
+        finding="inventory findings",
+    ),
+    "phase1": CheckInfo(
+        "phase1",
+        "Gateway readiness",
+        "CRDs pinned, versions fit, GatewayClass and Gateway ready.",
+        marker="Gateway API readiness checks",
+        group="cluster",
+        finding="Gateway not ready",
+    ),
+    "coverage": CheckInfo(
+        "coverage",
+        "Route coverage",
+        "Every Ingress rule has an equivalent HTTPRoute rule.",
+        marker="Ingress to HTTPRoute coverage checks",
+        group="cluster",
+        finding="Ingress rules without an equivalent route",
+    ),
+    "phase3": CheckInfo(
+        "phase3",
+        "Decommission",
+        "ingress-nginx is gone.",
+        marker="decommission checks (runs only when -m names it)",
+        opt_in=True,
+        group="cluster",
+        finding="ingress-nginx not gone",
+    ),
 }
 
 

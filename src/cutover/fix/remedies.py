@@ -29,7 +29,7 @@ from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
 from cutover.lab.profiles import PROFILES, GatewayProfile
 from cutover.manifests import GATEWAY_GROUP, HTTPRoute, Ingress, ManifestSet, load_manifests
-from cutover.report.verdict import FIELD_FINDINGS, KIND_FINDINGS
+from cutover.report.verdict import FIELD_FINDINGS, kind_finding
 
 __all__ = [
     "FIXABLE",
@@ -729,7 +729,7 @@ class _Planner:
 
 def _note(change: str, finding: Finding) -> str:
     """'<change> (finding: HSTS lost - headers llm-gateway[GET /] response:strict-transport-security)'"""
-    name = FIELD_FINDINGS.get(str(finding.field)) or KIND_FINDINGS.get(finding.kind, f"{finding.kind} differs")
+    name = FIELD_FINDINGS.get(str(finding.field)) or kind_finding(finding.kind)
     return f"{change} (finding: {name} - {finding.id})"
 
 

@@ -8,13 +8,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from cutover import registry
 from cutover.report.verdict import BLOCKING, OUTCOMES
 
 __all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
-KINDS = ("paths", "timeouts", "sse", "source_ip", "backend_tls", "redirects", "headers")
-OPTIONAL_KINDS = ("unmodelled", "load", "soak")
-CLUSTER_KINDS = ("phase0", "phase1", "coverage", "phase3")
 CELL = {
     "passed": "pass",
     "failed": "fail",
@@ -132,7 +130,10 @@ def _cell_text(outcomes: list[str]) -> tuple[str, str]:
 def _matrix(checks: list[dict[str, Any]]) -> str:
     services = list(dict.fromkeys(check["service"] for check in checks))
     present = {c["kind"] for c in checks}
-    kinds = [*KINDS, *(k for k in (*OPTIONAL_KINDS, *CLUSTER_KINDS) if k in present)]
+    # Every parity kind always has a column (a "-" says it did not run); the others when present.
+    registered = registry.kinds()
+    columns = [k for k, info in registered.items() if k in present or (info.group == "parity" and not info.opt_in)]
+    kinds = columns + sorted(present - set(registered) - {"other"})
     head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
     rows = []
     for service in services:

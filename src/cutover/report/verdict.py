@@ -8,7 +8,17 @@ from typing import Any
 
 from cutover.targets import Waiver
 
-__all__ = ["BLOCKING", "OUTCOMES", "CheckResult", "Verdict", "decide", "finding", "name_findings", "waiver_for"]
+__all__ = [
+    "BLOCKING",
+    "OUTCOMES",
+    "CheckResult",
+    "Verdict",
+    "decide",
+    "finding",
+    "kind_finding",
+    "name_findings",
+    "waiver_for",
+]
 
 # Outcomes a check can end with, worst first. The first four block GO.
 OUTCOMES = ("failed", "error", "not run", "not verified", "waived", "passed", "n/a")
@@ -68,24 +78,8 @@ def waiver_for(waivers: list[Waiver], kind: str, service: str, today: dt.date) -
     return None, refused
 
 
-# What a blocking result means, in a change board's words: per check kind, and for the
-# differences that have a name of their own.
-KIND_FINDINGS = {
-    "paths": "path matching differs",
-    "timeouts": "timeouts differ",
-    "sse": "SSE streaming differs",
-    "source_ip": "client IP or allowlist differs",
-    "backend_tls": "TLS to the backend differs",
-    "redirects": "HTTP->HTTPS redirect differs",
-    "headers": "headers differ",
-    "load": "behaviour under load differs",
-    "phase0": "inventory findings",
-    "phase1": "Gateway not ready",
-    "coverage": "Ingress rules without an equivalent route",
-    "phase3": "ingress-nginx not gone",
-    "soak": "soak findings",
-    "unmodelled": "behaviour the lab does not model",
-}
+# What a blocking result means, in a change board's words: per check kind (each CheckInfo's
+# `finding`), and for the differences that have a name of their own.
 FIELD_FINDINGS = {
     "response:strict-transport-security": "HSTS lost",
     "request:x-real-ip": "X-Real-IP lost",
@@ -97,7 +91,7 @@ FIELD_FINDINGS = {
 def finding(result: CheckResult) -> str:
     """A short name for what a blocking result found."""
     if result.outcome == "not verified":
-        return "not verified: " + KIND_FINDINGS.get(result.kind, result.kind)
+        return "not verified: " + kind_finding(result.kind)
     if result.outcome in ("error", "not run"):
         return f"{result.kind} {result.outcome}"
     fields = [
@@ -106,7 +100,14 @@ def finding(result: CheckResult) -> str:
     for field_name in fields:
         if field_name in FIELD_FINDINGS:
             return FIELD_FINDINGS[field_name]
-    return KIND_FINDINGS.get(result.kind, f"{result.kind} differs")
+    return kind_finding(result.kind)
+
+
+def kind_finding(kind: str) -> str:
+    from cutover.registry import kinds
+
+    info = kinds().get(kind)
+    return info.finding if info is not None and info.finding else f"{kind} differs"
 
 
 def name_findings(results: list[CheckResult], limit: int = 6) -> str:

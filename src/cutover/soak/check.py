@@ -40,6 +40,10 @@ INFO = CheckInfo(
     "with no DROPPED or ERROR verdicts and no HTTP 5xx on the Gateway's routes; lost events or unavailable "
     "nodes leave it not verified.",
     protects=("the 48 h of stable operation before ingress-nginx is removed",),
+    marker="Hubble soak checks over a window (runs only when -m names soak or phase3)",
+    opt_in=True,
+    group="soak",
+    finding="soak findings",
 )
 INGRESS_LABEL = "reserved:ingress"
 EXAMPLES = 3
