@@ -4,6 +4,7 @@ behaviours the plan depends on (308 redirect, allowlist 403, backend TLS, forwar
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,6 +152,11 @@ def test_wrong_ca_is_refused_by_the_gateway(start_lab: Callable[..., RunningLab]
     assert result.status == 503
     # Refused during the handshake: Envoy rejected the certificate, the backend saw no request.
     backend_log = lab.lab.state_dir / "logs" / "backend-argocd-argocd-server.log"
+    # The backend writes its log line after the handshake fails, which may be a moment after
+    # Envoy has already answered the client: wait for it, a bounded while.
+    deadline = time.monotonic() + 10
+    while "TLS handshake failed" not in backend_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "TLS handshake failed" in backend_log.read_text()
 
 
