@@ -366,29 +366,8 @@ class Lab:
         if test.returncode != 0:
             message = (test.stderr.strip().splitlines() or ["nginx -t failed"])[-1]
             raise LabError(f"nginx refused the rendered configuration {conf}: {message}")
-        ready_files: list[tuple[Path, ManagedProcess, _BackendPlan]] = []
-        for backend in self._backends:
-            argv = [sys.executable, "-m", "cutover.lab.backend", "--service", f"{backend.namespace}/{backend.name}"]
-            for port in backend.ports:
-                address = layout.backends[(backend.namespace, backend.name, port.port)]
-                tls = ",tls" if address.tls else ""
-                argv += ["--listen", f"{address.address}:{address.lab_port}{tls},port={port.port}"]
-            if backend.tls_ports:
-                files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
-                argv += ["--cert", str(files.cert), "--key", str(files.key)]
-            ready = self.state_dir / "backends" / f"{backend.namespace}-{backend.name}.ready"
-            ready.unlink(missing_ok=True)
-            argv += ["--ready-file", str(ready)]
-            log = self.state_dir / "logs" / f"backend-{backend.namespace}-{backend.name}.log"
-            process = spawn(
-                f"backend {backend.namespace}/{backend.name}",
-                argv,
-                log,
-                detach=detach,
-                env={"PYTHONPATH": _package_root()},
-            )
-            self.processes.append(process)
-            ready_files.append((ready, process, backend))
+        backends = self._spawn_backends(detach)
+        ready = self.state_dir / "backends" / "backends.ready"
         nginx = spawn(
             "nginx",
             [nginx_bin, "-c", str(conf), "-e", str(error_log)],
@@ -415,16 +394,51 @@ class Lab:
             detach=detach,
         )
         self.processes.append(envoy)
-        for ready, process, backend in ready_files:
-            while not ready.exists():
-                if not alive(process):
-                    raise self._died(process, f"backend for Service {backend.namespace}/{backend.name}")
-                if time.monotonic() > deadline:
-                    raise LabError(f"the backend for Service {backend.namespace}/{backend.name} did not start in time")
-                time.sleep(0.05)
+        # One readiness signal for every Service: the backend process writes its ready file once
+        # all its ports listen.
+        while not ready.exists():
+            if not alive(backends):
+                raise self._died(backends, "the backends process (every Service's probe backend)")
+            if time.monotonic() > deadline:
+                raise LabError(f"the backends process did not open its ports in time (log: {backends.log})")
+            time.sleep(0.02)
         for nginx_port in (layout.nginx_http_port, layout.nginx_https_port):
             self._wait(nginx, nginx_port, deadline)
         self._wait_envoy(envoy, deadline)
+
+    def _spawn_backends(self, detach: bool) -> ManagedProcess:
+        """One process serves every Service (cutover.lab.backend --spec), each on its own ports,
+        with its own certificate and its own log file (logs/backend-<namespace>-<name>.log)."""
+        assert self.layout is not None
+        layout = self.layout
+        services: list[dict[str, Any]] = []
+        for backend in self._backends:
+            entry: dict[str, Any] = {"service": f"{backend.namespace}/{backend.name}", "listen": []}
+            for port in backend.ports:
+                address = layout.backends[(backend.namespace, backend.name, port.port)]
+                tls = ",tls" if address.tls else ""
+                entry["listen"].append(f"{address.address}:{address.lab_port}{tls},port={port.port}")
+            if backend.tls_ports:
+                files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
+                entry["cert"], entry["key"] = str(files.cert), str(files.key)
+            log = self.state_dir / "logs" / f"backend-{backend.namespace}-{backend.name}.log"
+            log.touch()
+            entry["log"] = str(log)
+            services.append(entry)
+        spec = self.state_dir / "backends" / "services.json"
+        spec.write_text(json.dumps({"services": services}, indent=1))
+        ready = self.state_dir / "backends" / "backends.ready"
+        ready.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "cutover.lab.backend", "--spec", str(spec), "--ready-file", str(ready)]
+        process = spawn(
+            "backends",
+            argv,
+            self.state_dir / "logs" / "backends.log",
+            detach=detach,
+            env={"PYTHONPATH": _package_root()},
+        )
+        self.processes.append(process)
+        return process
 
     def _died(self, process: ManagedProcess, what: str) -> LabError:
         text = Path(process.log).read_text(errors="replace") if Path(process.log).exists() else ""
