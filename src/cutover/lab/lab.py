@@ -159,7 +159,10 @@ class Lab:
             raise LabError(
                 f"a lab is already running from {self.state_dir}; run `cutover lab down --state {self.state_dir}` first"
             )
-        self.prepare()
+        # Not prepare(): the targets are computed once, by _write_state, after the ports are final.
+        find_tool("nginx")
+        find_tool("envoy")
+        self._prepare()
         self.start()
         return self._write_state()
 
@@ -485,8 +488,7 @@ class Lab:
         targets = self.targets()
         targets_path = self.state_dir / "targets.yaml"
         targets_path.write_text(
-            "# Written by `cutover lab up`: the embedded lab's endpoints and what to check.\n"
-            + yaml.safe_dump(targets, sort_keys=False)
+            "# Written by `cutover lab up`: the embedded lab's endpoints and what to check.\n" + _dump_yaml(targets)
         )
         state = LabState(
             state_dir=self.state_dir,
@@ -631,6 +633,13 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             _deep_merge(base[key], value)
         else:
             base[key] = value
+
+
+def _dump_yaml(data: Any) -> str:
+    """yaml.safe_dump, through libyaml when PyYAML has it: with hundreds of Services the targets are
+    large enough for the pure-Python emitter to show in `lab up`."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False)
 
 
 def _package_root() -> str:
