@@ -56,6 +56,13 @@ def write_estate(directory: Path, count: int) -> None:
         "  gatewayClassName: cilium\n"
         "  listeners:\n"
         "    - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n"
+        # The routes are plain HTTP; the HTTPS listener (its Secret minted by the lab) is there because
+        # the preflight wants both ports of both endpoints to answer.
+        "    - name: https\n"
+        "      port: 443\n"
+        "      protocol: HTTPS\n"
+        "      tls: {mode: Terminate, certificateRefs: [{name: estate-wildcard-tls, namespace: kube-system}]}\n"
+        "      allowedRoutes: {namespaces: {from: All}}\n"
     )
     services, ingresses, routes = [], [], []
     for index in range(count):
@@ -211,6 +218,9 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
     done.set()
     sampler.join()
     latest = reports / "latest"
+    if not (latest / "summary.json").is_file():
+        print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"the run wrote no summary.json (pytest exit {run.returncode})")
     summary = json.loads((latest / "summary.json").read_text())
     checks = [c for c in summary["checks"] if c.get("duration")]
     longest = max(checks, key=lambda c: c["duration"])
