@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_NAMESPACE = 10
@@ -124,27 +125,41 @@ def _processes() -> dict[int, tuple[int, int, str]]:
     return found
 
 
-def lab_rss(marker: str) -> tuple[int, int]:
-    """(process count, RSS in KiB) of the processes whose command line names marker, and their children."""
+def _kind(cmdline: str) -> str:
+    if "cutover.lab.backend" in cmdline:
+        return "backends"
+    return "envoy" if "envoy" in cmdline.split(" ", 1)[0] else "nginx"
+
+
+def lab_rss(marker: str) -> tuple[int, int, dict[str, int]]:
+    """(process count, RSS in KiB, RSS in KiB per kind) of the processes whose command line names
+    marker, and their children (nginx's worker)."""
     table = _processes()
-    roots = {pid for pid, (_, _, cmdline) in table.items() if marker in cmdline and "pytest" not in cmdline}
-    roots = {pid for pid in roots if "bench/estate.py" not in table[pid][2]}
-    members = set(roots)
+    roots = {
+        pid
+        for pid, (_, _, cmdline) in table.items()
+        if marker in cmdline and "pytest" not in cmdline and "bench/estate.py" not in cmdline
+    }
+    owner = {pid: pid for pid in roots}
     grew = True
     while grew:
         grew = False
         for pid, (parent, _, _) in table.items():
-            if parent in members and pid not in members:
-                members.add(pid)
+            if parent in owner and pid not in owner:
+                owner[pid] = owner[parent]
                 grew = True
-    return len(members), sum(table[pid][1] for pid in members)
+    by_kind: dict[str, int] = {}
+    for pid, root in owner.items():
+        kind = _kind(table[root][2])
+        by_kind[kind] = by_kind.get(kind, 0) + table[pid][1]
+    return len(owner), sum(by_kind.values()), by_kind
 
 
 def cutover(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cutover.cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def measure_lab_up(manifests: Path, work: Path) -> dict[str, float]:
+def measure_lab_up(manifests: Path, work: Path) -> dict[str, Any]:
     state = work / "lab"
     started = time.monotonic()
     up = cutover("lab", "up", "--manifests", str(manifests), "--state", str(state))
@@ -153,12 +168,12 @@ def measure_lab_up(manifests: Path, work: Path) -> dict[str, float]:
         print(up.stdout[-2000:], up.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"lab up failed with exit {up.returncode}")
     try:
-        count, rss = lab_rss(str(state))
+        count, rss, by_kind = lab_rss(str(state))
     finally:
         down = cutover("lab", "down", "--state", str(state))
         if down.returncode != 0:
             print(down.stderr, file=sys.stderr)
-    return {"seconds": elapsed, "processes": count, "rss_kib": rss}
+    return {"seconds": elapsed, "processes": count, "rss_kib": rss, "by_kind": by_kind}
 
 
 @dataclass
@@ -185,7 +200,7 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
 
     def sample() -> None:
         while not done.wait(1.0):
-            count, rss = lab_rss(str(state))
+            count, rss, _ = lab_rss(str(state))
             if rss > peak["rss_kib"]:
                 peak.update(rss_kib=rss, processes=count)
 
@@ -262,6 +277,8 @@ def main() -> int:
         print(f"lab up:           {lab['seconds']:6.1f} s")
         print(f"lab processes:    {lab['processes']:6d}")
         print(f"lab RSS:          {lab['rss_kib'] / 1024:6.0f} MB  (after `lab up`, every lab process and child)")
+        kinds = ", ".join(f"{kind} {kib / 1024:.0f} MB" for kind, kib in sorted(lab["by_kind"].items()))
+        print(f"                  {kinds}")
         if args.no_run:
             return 0
         run = measure_run(manifests, work, args.markexpr)

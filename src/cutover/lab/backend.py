@@ -69,7 +69,7 @@ ECHO_ENV = "CUTOVER_BACKEND_ECHO"
 _ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _STATUS_SUFFIX = re.compile(r"(?:^|/)status/(\d+)$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-# As http.server escapes the request log: control characters as \\xHH.
+# As http.server escapes the request log: control characters as \xHH.
 _CONTROL_CHARS = {c: rf"\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLError, TimeoutError)
 
