@@ -191,6 +191,7 @@ class RunFigures:
     peak_rss_kib: int
     peak_processes: int
     last_line: str
+    by_kind: dict[str, tuple[int, float, float]]
 
 
 def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
@@ -243,6 +244,10 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
     for check in summary["checks"]:
         outcomes[check["outcome"]] = outcomes.get(check["outcome"], 0) + 1
     html = latest / "go-no-go.html"
+    by_kind: dict[str, tuple[int, float, float]] = {}
+    for check in checks:
+        count, total, most = by_kind.get(check["kind"], (0, 0.0, 0.0))
+        by_kind[check["kind"]] = (count + 1, total + check["duration"], max(most, check["duration"]))
     lines = run.stdout.strip().splitlines()
     return RunFigures(
         exit=run.returncode,
@@ -258,6 +263,7 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         peak_rss_kib=peak["rss_kib"],
         peak_processes=peak["processes"],
         last_line=lines[-1] if lines else "",
+        by_kind=by_kind,
     )
 
 
@@ -288,6 +294,8 @@ def main() -> int:
         print(f"longest check:    {run.longest:6.1f} s  ({run.longest_id})")
         print(f"wall / longest:   {run.wall / run.longest:6.2f}")
         print(f"sum / wall:       {run.total / run.wall:6.2f}  (how much the checks overlapped)")
+        for kind, (count, total, most) in sorted(run.by_kind.items(), key=lambda item: -item[1][1]):
+            print(f"  {kind:12} {count:5d} checks, {total:7.1f} s in all, longest {most:5.1f} s")
         print(f"lab peak RSS:     {run.peak_rss_kib / 1024:6.0f} MB  during the run ({run.peak_processes} processes)")
         print(
             f"report:           go-no-go.html {run.html_bytes / 1e6:.2f} MB, summary.json {run.summary_bytes / 1e6:.2f} MB"
