@@ -126,7 +126,7 @@ def _processes() -> dict[int, tuple[int, int, str]]:
 
 
 def _kind(cmdline: str) -> str:
-    if "cutover.lab.backend" in cmdline:
+    if "cutover.lab.backend" in cmdline or "cutover/lab/backend.py" in cmdline:
         return "backends"
     return "envoy" if "envoy" in cmdline.split(" ", 1)[0] else "nginx"
 

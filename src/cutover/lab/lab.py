@@ -48,6 +48,8 @@ DEFAULT_VANTAGE_POINTS: dict[str, dict[str, str]] = {
 STATE_FILE = "state.json"
 READY_TIMEOUT = 30.0
 PORT_RETRIES = 3
+# Not imported here: `python -m cutover.lab.backend` warns when the package has imported it already.
+PROBE_BACKEND = Path(__file__).with_name("backend.py")
 
 
 def find_tool(name: str) -> str:
@@ -432,14 +434,10 @@ class Lab:
         spec.write_text(json.dumps({"services": services}, indent=1))
         ready = self.state_dir / "backends" / "backends.ready"
         ready.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "cutover.lab.backend", "--spec", str(spec), "--ready-file", str(ready)]
-        process = spawn(
-            "backends",
-            argv,
-            self.state_dir / "logs" / "backends.log",
-            detach=detach,
-            env={"PYTHONPATH": _package_root()},
-        )
+        # The module is stdlib-only: run as a file (-I: isolated, its own folder not on sys.path), it
+        # does not import the cutover package (httpx, yaml, the renderers), about 18 MB less.
+        argv = [sys.executable, "-I", str(PROBE_BACKEND), "--spec", str(spec), "--ready-file", str(ready)]
+        process = spawn("backends", argv, self.state_dir / "logs" / "backends.log", detach=detach)
         self.processes.append(process)
         return process
 
@@ -640,7 +638,3 @@ def _dump_yaml(data: Any) -> str:
     large enough for the pure-Python emitter to show in `lab up`."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, sort_keys=False)
-
-
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
