@@ -439,3 +439,116 @@ def test_parse_listen() -> None:
     for bad in ("", ":80", "::1:80", "127.0.0.1:0", "host:80,tls,x"):
         with pytest.raises(ValueError, match="--listen"):
             parse(bad)
+
+
+def _write_spec(path: Path, services: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"services": services}))
+    return path
+
+
+def test_one_process_serves_many_services_each_with_its_certificate_and_log(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    services: list[dict[str, Any]] = []
+    ports: dict[str, tuple[int, int]] = {}
+    for name in ("alpha", "beta"):
+        leaf = ca.issue_cert(f"{name}.team.svc")
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        leaf.private_key_pem.write_to_path(str(key))
+        cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        plain, tls = _free_port(), _free_port()
+        ports[name] = (plain, tls)
+        services.append(
+            {
+                "service": f"team/{name}",
+                "listen": [f"127.0.0.1:{plain},port=80", f"127.0.0.1:{tls},tls,port=443"],
+                "cert": str(cert),
+                "key": str(key),
+                "log": str(tmp_path / f"{name}.log"),
+            }
+        )
+    spec = _write_spec(tmp_path / "services.json", services)
+    proc, _ = _launch(tmp_path, ["--spec", str(spec)])
+    try:
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        for name, (plain, tls) in ports.items():
+            with httpx.Client(timeout=5) as http:
+                info = http.get(f"http://127.0.0.1:{plain}/x").json()
+            assert (info["service"], info["service_port"], info["listen_port"]) == (f"team/{name}", 80, plain)
+            with httpx.Client(verify=context, timeout=5) as http:
+                response = http.get(f"https://127.0.0.1:{tls}/y", extensions={"sni_hostname": f"{name}.team.svc"})
+            info = response.json()
+            assert (info["service"], info["service_port"], info["tls"]["sni"]) == (
+                f"team/{name}",
+                443,
+                f"{name}.team.svc",
+            )
+        # beta's port presents beta's certificate: a client that expects alpha's name refuses it.
+        with (
+            pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED"),
+            httpx.Client(verify=context, timeout=5) as http,
+        ):
+            http.get(f"https://127.0.0.1:{ports['beta'][1]}/", extensions={"sni_hostname": "alpha.team.svc"})
+        # A plaintext request on alpha's TLS port is a failed handshake, logged in alpha's log only.
+        with socket.create_connection(("127.0.0.1", ports["alpha"][1]), timeout=5) as plain_on_tls:
+            plain_on_tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            _wait_closed(plain_on_tls)
+        deadline = time.monotonic() + 5
+        while "TLS handshake failed" not in (tmp_path / "alpha.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cutover-backend[team/alpha]: TLS handshake failed" in (tmp_path / "alpha.log").read_text()
+        # Each Service's messages go to its own log (beta logged the refused handshake above).
+        for name in ("alpha", "beta"):
+            lines = (tmp_path / f"{name}.log").read_text().splitlines()
+            assert lines and all(line.startswith(f"cutover-backend[team/{name}]") for line in lines), lines
+    finally:
+        assert _stop(proc) == 0
+
+
+@pytest.mark.parametrize(
+    ("services", "fragment"),
+    [
+        ([], "expected a non-empty 'services' list"),
+        ([{"service": "a", "listen": []}], "services[0] (a): 'listen' must be a non-empty list"),
+        ([{"service": "a", "listen": ["127.0.0.1:8443,tls"]}], "needs --cert and --key"),
+        ([{"service": "a", "listen": ["127.0.0.1:1"], "certs": "x"}], "unknown key 'certs'"),
+    ],
+)
+def test_bad_spec_is_a_one_line_error(tmp_path: Path, services: list[dict[str, Any]], fragment: str) -> None:
+    spec = _write_spec(tmp_path / "services.json", services)
+    result = subprocess.run(
+        [sys.executable, "-m", "cutover.lab.backend", "--spec", str(spec)],
+        capture_output=True,
+        env=_env(),
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert fragment in lines[0]
+
+
+def test_a_busy_port_of_one_service_names_it_and_leaves_nothing_listening(tmp_path: Path) -> None:
+    free = _free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        services = [
+            {"service": "team/first", "listen": [f"127.0.0.1:{free}"]},
+            {"service": "team/second", "listen": [f"127.0.0.1:{busy}"]},
+        ]
+        result = subprocess.run(
+            [sys.executable, "-m", "cutover.lab.backend", "--spec", str(_write_spec(tmp_path / "s.json", services))],
+            capture_output=True,
+            env=_env(),
+            timeout=10,
+            check=False,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"cannot listen on 127.0.0.1:{busy} for team/second" in lines[0]
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", free)) != 0, "the first Service's port was left listening"

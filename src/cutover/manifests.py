@@ -417,13 +417,18 @@ class _Reader:
             raise self.fail(field_path, str(exc)) from None
 
 
+# libyaml's loader when PyYAML has it: the same safe subset, about six times faster, which
+# matters for estates of hundreds of objects.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _iter_documents(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot be read: {exc}", file=str(path)) from None
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=_SAFE_LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -1,4 +1,4 @@
-"""Probe backend: the HTTP(S) server that stands in for one Kubernetes Service in the local lab.
+"""Probe backend: the HTTP(S) server that stands in for the Kubernetes Services of the local lab.
 
 It answers every request with a JSON description of what actually arrived (raw request target,
 headers, peer, TLS version and SNI), and can be told through the query string to delay, answer
@@ -8,6 +8,13 @@ Usage::
 
     python -m cutover.lab.backend --service NAME --listen 127.0.0.1:8080 \\
         [--listen 127.0.0.1:8443,tls,port=443 ...] [--cert CERT.pem --key KEY.pem] [--ready-file PATH]
+    python -m cutover.lab.backend --spec SERVICES.json [--ready-file PATH]
+
+The second form serves every Service of the lab from one process (see ``load_spec``): each
+Service on its own ports, with its own certificate and its own log file, so the lab costs
+kilobytes per Service instead of one interpreter each. One thread accepts on every port; each
+connection gets a thread of its own, as with one server per Service. The ready file is written
+once, when every port of every Service is listening.
 
 ``port=N`` on a listen names the Service port it stands in for: the echo reports it as
 ``service_port`` (the listening port otherwise), so a check can tell which Service port answered.
@@ -29,10 +36,13 @@ Stdlib only, so it runs from any interpreter without the project's dependencies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
+import resource
+import selectors
 import signal
 import socket
 import socketserver
@@ -59,6 +69,8 @@ ECHO_ENV = "CUTOVER_BACKEND_ECHO"
 _ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _STATUS_SUFFIX = re.compile(r"(?:^|/)status/(\d+)$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# As http.server escapes the request log: control characters as \xHH.
+_CONTROL_CHARS = {c: rf"\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLError, TimeoutError)
 
 
@@ -187,9 +199,14 @@ class _ProbeServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, service: str, listen: Listen, tls_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, service: str, listen: Listen, tls_context: ssl.SSLContext | None, log_path: str | None = None
+    ) -> None:
         self.service = service
         self.listen = listen
+        # Where this Service's messages go (handshake failures, errors, the request log): its own
+        # file when one process serves many Services, stderr otherwise.
+        self.log_path = log_path
         self.address_family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
         super().__init__((listen.host, listen.port), _ProbeHandler)
         if tls_context is not None:
@@ -209,8 +226,18 @@ class _ProbeServer(ThreadingHTTPServer):
         if isinstance(exc, OSError):
             # Peers vanishing mid-response are routine behind proxies that time out on purpose.
             return
-        print(f"cutover-backend[{self.service}]: error handling {client_address}:", file=sys.stderr)
-        traceback.print_exc(file=sys.stderr)
+        self.log_line(
+            f"cutover-backend[{self.service}]: error handling {client_address}:\n{traceback.format_exc().rstrip()}"
+        )
+
+    def log_line(self, message: str) -> None:
+        if self.log_path is None:
+            print(message, file=sys.stderr, flush=True)
+            return
+        # Opened per message: messages are rare (errors, or the opt-in request log), and hundreds of
+        # Services must not hold hundreds of descriptors. One write per line keeps lines whole.
+        with contextlib.suppress(OSError), open(self.log_path, "a", encoding="utf-8") as sink:
+            sink.write(message + "\n")
 
 
 class _ProbeHandler(BaseHTTPRequestHandler):
@@ -233,11 +260,9 @@ class _ProbeHandler(BaseHTTPRequestHandler):
                 self._handshake_failed = True
                 peer = f"{self.client_address[0]}:{self.client_address[1]}"
                 message = str(exc).replace("\n", " ") or type(exc).__name__
-                print(
+                self.server.log_line(
                     f"cutover-backend[{self.server.service}]: TLS handshake failed from {peer} "
-                    f"on port {self.server.listen.port}: {message}",
-                    file=sys.stderr,
-                    flush=True,
+                    f"on port {self.server.listen.port}: {message}"
                 )
             else:
                 sock.settimeout(None)
@@ -261,7 +286,10 @@ class _ProbeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get(LOG_ENV) == "1":
-            super().log_message(format, *args)
+            self.server.log_line(
+                f"{self.address_string()} - - [{self.log_date_time_string()}] "
+                + (format % args).translate(_CONTROL_CHARS)
+            )
 
     # request handling
 
@@ -520,37 +548,128 @@ def _write_ready_file(path: str) -> None:
     os.replace(tmp, path)
 
 
-def serve(
-    service: str,
-    listens: list[Listen],
-    cert: str | None,
-    key: str | None,
-    ready_file: str | None,
-    *,
-    stop: threading.Event | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT (main thread only) or until ``stop`` is set.
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One Service the process serves: its name in the echo, its ports, its certificate, its log."""
+
+    service: str
+    listens: list[Listen]
+    cert: str | None = None
+    key: str | None = None
+    log: str | None = None
+
+
+def load_spec(path: str) -> list[ServiceSpec]:
+    """Read ``--spec``: ``{"services": [{"service": NAME, "listen": ["HOST:PORT[,tls][,port=N]", ...],
+    "cert": PEM, "key": PEM, "log": FILE}, ...]}`` (cert, key and log optional)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--spec {path}: not valid JSON: {exc}") from None
+    entries = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"--spec {path}: expected a non-empty 'services' list")
+    specs: list[ServiceSpec] = []
+    for index, entry in enumerate(entries):
+        where = f"--spec {path}: services[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("service"), str) or not entry["service"]:
+            raise ValueError(f"{where}: 'service' must be a non-empty string")
+        listens = entry.get("listen")
+        if not isinstance(listens, list) or not listens or not all(isinstance(item, str) for item in listens):
+            raise ValueError(f"{where} ({entry['service']}): 'listen' must be a non-empty list of HOST:PORT strings")
+        unknown = set(entry) - {"service", "listen", "cert", "key", "log"}
+        if unknown:
+            raise ValueError(f"{where} ({entry['service']}): unknown key {sorted(unknown)[0]!r}")
+        optional = {name: entry.get(name) for name in ("cert", "key", "log")}
+        for name, value in optional.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{where} ({entry['service']}): {name!r} must be a path")
+        specs.append(
+            ServiceSpec(
+                entry["service"],
+                [parse_listen(item) for item in listens],
+                optional["cert"],
+                optional["key"],
+                optional["log"],
+            )
+        )
+    return specs
+
+
+def _bind(spec: ServiceSpec) -> list[_ProbeServer]:
+    if not spec.listens:
+        raise ValueError("at least one --listen is required")
+    if (spec.cert is None) != (spec.key is None):
+        raise ValueError("--cert and --key must be given together")
+    tls_listens = [listen for listen in spec.listens if listen.tls]
+    if tls_listens and spec.cert is None:
+        raise ValueError(f"--listen {tls_listens[0]} needs --cert and --key")
+    context: ssl.SSLContext | None = None
+    if tls_listens and spec.cert and spec.key:
+        try:
+            context = _tls_context(spec.cert, spec.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(f"cannot load the certificate of {spec.service} ({spec.cert}): {exc}") from exc
+    servers: list[_ProbeServer] = []
+    try:
+        for listen in spec.listens:
+            try:
+                servers.append(_ProbeServer(spec.service, listen, context if listen.tls else None, spec.log))
+            except OSError as exc:
+                message = f"cannot listen on {listen} for {spec.service}: {exc.strerror or exc}"
+                raise OSError(exc.errno, message) from exc
+    except BaseException:
+        for server in servers:
+            server.server_close()
+        raise
+    return servers
+
+
+def _raise_descriptor_limit(wanted: int) -> None:
+    # Every port is a descriptor and so is every connection: hundreds of Services outgrow the
+    # usual soft limit of 1024 long before the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+
+
+def _accept(server: _ProbeServer) -> None:
+    """One connection from a readable listening socket, handed to a thread of its own
+    (what socketserver's serve_forever does for each ready request)."""
+    try:
+        request, client_address = server.get_request()
+    except OSError:
+        return
+    if server.verify_request(request, client_address):
+        try:
+            server.process_request(request, client_address)
+        except Exception:
+            server.handle_error(request, client_address)
+            server.shutdown_request(request)
+        except BaseException:
+            server.shutdown_request(request)
+            raise
+    else:
+        server.shutdown_request(request)
+
+
+def serve_all(specs: Sequence[ServiceSpec], ready_file: str | None, *, stop: threading.Event | None = None) -> None:
+    """Serve every Service until SIGTERM/SIGINT (main thread only) or until ``stop`` is set.
 
     Raises ValueError for an unusable configuration and OSError/ssl.SSLError if a socket cannot be
-    bound or the certificate cannot be loaded; nothing is left listening in that case.
+    bound or a certificate cannot be loaded; nothing is left listening in that case.
     """
-    if not listens:
-        raise ValueError("at least one --listen is required")
-    if (cert is None) != (key is None):
-        raise ValueError("--cert and --key must be given together")
-    tls_listens = [listen for listen in listens if listen.tls]
-    if tls_listens and cert is None:
-        raise ValueError(f"--listen {tls_listens[0]} needs --cert and --key")
-    context = _tls_context(cert, key) if tls_listens and cert and key else None
-
+    if not specs:
+        raise ValueError("no Service to serve")
+    _raise_descriptor_limit(4 * sum(len(spec.listens) for spec in specs) + 4096)
     stop_event = stop if stop is not None else threading.Event()
     servers: list[_ProbeServer] = []
     try:
-        for listen in listens:
-            try:
-                servers.append(_ProbeServer(service, listen, context if listen.tls else None))
-            except OSError as exc:
-                raise OSError(exc.errno, f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+        for spec in specs:
+            servers.extend(_bind(spec))
     except BaseException:
         for server in servers:
             server.server_close()
@@ -565,59 +684,74 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, on_signal)
 
-    threads = [
-        threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"cutover-backend-{server.listen.port}",
-            daemon=True,
-        )
-        for server in servers
-    ]
-    started: list[_ProbeServer] = []
+    selector = selectors.DefaultSelector()
     try:
-        for server, thread in zip(servers, threads, strict=True):
-            thread.start()
-            started.append(server)
+        for server in servers:
+            selector.register(server, selectors.EVENT_READ, server)
         if ready_file:
             _write_ready_file(ready_file)
-        # A timed wait keeps the main thread responsive to signals on every platform.
-        while not stop_event.wait(0.2):
-            pass
+        # One thread accepts for every port; a timed select keeps it responsive to signals and `stop`.
+        while not stop_event.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                _accept(key.data)
     finally:
-        for server in started:
-            server.shutdown()
+        selector.close()
         for server in servers:
             server.server_close()
         for restored, handler in previous.items():
             signal.signal(restored, handler)
 
 
+def serve(
+    service: str,
+    listens: list[Listen],
+    cert: str | None,
+    key: str | None,
+    ready_file: str | None,
+    *,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve one Service (the ``--service`` form); see ``serve_all``."""
+    serve_all([ServiceSpec(service, listens, cert, key)], ready_file, stop=stop)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cutover.lab.backend",
-        description="Probe backend for one Service of the cutover lab.",
+        description="Probe backend for the Services of the cutover lab: one (--service) or many (--spec).",
     )
-    parser.add_argument("--service", required=True, help="Service name reported in every response")
+    parser.add_argument("--service", help="Service name reported in every response")
     parser.add_argument(
         "--listen",
         action="append",
-        required=True,
         metavar="HOST:PORT[,tls]",
         help="address to listen on; repeat for several ports; ',tls' serves TLS on that port",
     )
     parser.add_argument("--cert", help="PEM certificate (chain) for the TLS ports")
     parser.add_argument("--key", help="PEM private key for the TLS ports")
+    parser.add_argument(
+        "--spec",
+        metavar="FILE",
+        help='JSON {"services": [{"service", "listen": [...], "cert", "key", "log"}]}: every Service, one process',
+    )
     parser.add_argument("--ready-file", help="written with the pid once every port is listening")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
     prog = "cutover.lab.backend"
+    if args.spec is not None and (args.service or args.listen or args.cert or args.key):
+        parser.error("--spec describes every Service; it cannot be combined with --service, --listen, --cert or --key")
+    if args.spec is None and (not args.service or not args.listen):
+        parser.error("either --spec FILE, or --service and at least one --listen, are required")
     try:
-        listens = [parse_listen(text) for text in args.listen]
-        serve(args.service, listens, args.cert, args.key, args.ready_file)
+        if args.spec is not None:
+            specs = load_spec(args.spec)
+        else:
+            specs = [ServiceSpec(args.service, [parse_listen(text) for text in args.listen], args.cert, args.key)]
+        serve_all(specs, args.ready_file)
     except ValueError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -62,6 +62,8 @@ DEFAULT_VANTAGE_POINTS: dict[str, dict[str, str]] = {
 STATE_FILE = "state.json"
 READY_TIMEOUT = 30.0
 PORT_RETRIES = 3
+# Not imported here: `python -m cutover.lab.backend` warns when the package has imported it already.
+PROBE_BACKEND = Path(__file__).with_name("backend.py")
 
 
 def find_tool(name: str) -> str:
@@ -176,7 +178,10 @@ class Lab:
             raise LabError(
                 f"a lab is already running from {self.state_dir}; run `cutover lab down --state {self.state_dir}` first"
             )
-        self.prepare()
+        # Not prepare(): the targets are computed once, by _write_state, after the ports are final.
+        find_tool("nginx")
+        find_tool("envoy")
+        self._prepare()
         self.start()
         return self._write_state()
 
@@ -411,29 +416,8 @@ class Lab:
         )
         if test.returncode != 0:
             raise LabError(nginx_refusal(test.stderr, conf))
-        ready_files: list[tuple[Path, ManagedProcess, _BackendPlan]] = []
-        for backend in self._backends:
-            argv = [sys.executable, "-m", "cutover.lab.backend", "--service", f"{backend.namespace}/{backend.name}"]
-            for port in backend.ports:
-                address = layout.backends[(backend.namespace, backend.name, port.port)]
-                tls = ",tls" if address.tls else ""
-                argv += ["--listen", f"{address.address}:{address.lab_port}{tls},port={port.port}"]
-            if backend.tls_ports:
-                files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
-                argv += ["--cert", str(files.cert), "--key", str(files.key)]
-            ready = self.state_dir / "backends" / f"{backend.namespace}-{backend.name}.ready"
-            ready.unlink(missing_ok=True)
-            argv += ["--ready-file", str(ready)]
-            log = self.state_dir / "logs" / f"backend-{backend.namespace}-{backend.name}.log"
-            process = spawn(
-                f"backend {backend.namespace}/{backend.name}",
-                argv,
-                log,
-                detach=detach,
-                env={"PYTHONPATH": _package_root()},
-            )
-            self.processes.append(process)
-            ready_files.append((ready, process, backend))
+        backends = self._spawn_backends(detach)
+        ready = self.state_dir / "backends" / "backends.ready"
         nginx = spawn(
             "nginx",
             [nginx_bin, "-c", str(conf), "-e", str(error_log)],
@@ -460,16 +444,47 @@ class Lab:
             detach=detach,
         )
         self.processes.append(envoy)
-        for ready, process, backend in ready_files:
-            while not ready.exists():
-                if not alive(process):
-                    raise self._died(process, f"backend for Service {backend.namespace}/{backend.name}")
-                if time.monotonic() > deadline:
-                    raise LabError(f"the backend for Service {backend.namespace}/{backend.name} did not start in time")
-                time.sleep(0.05)
+        # One readiness signal for every Service: the backend process writes its ready file once
+        # all its ports listen.
+        while not ready.exists():
+            if not alive(backends):
+                raise self._died(backends, "the backends process (every Service's probe backend)")
+            if time.monotonic() > deadline:
+                raise LabError(f"the backends process did not open its ports in time (log: {backends.log})")
+            time.sleep(0.02)
         for nginx_port in (layout.nginx_http_port, layout.nginx_https_port):
             self._wait(nginx, nginx_port, deadline)
         self._wait_envoy(envoy, deadline)
+
+    def _spawn_backends(self, detach: bool) -> ManagedProcess:
+        """One process serves every Service (cutover.lab.backend --spec), each on its own ports,
+        with its own certificate and its own log file (logs/backend-<namespace>-<name>.log)."""
+        assert self.layout is not None
+        layout = self.layout
+        services: list[dict[str, Any]] = []
+        for backend in self._backends:
+            entry: dict[str, Any] = {"service": f"{backend.namespace}/{backend.name}", "listen": []}
+            for port in backend.ports:
+                address = layout.backends[(backend.namespace, backend.name, port.port)]
+                tls = ",tls" if address.tls else ""
+                entry["listen"].append(f"{address.address}:{address.lab_port}{tls},port={port.port}")
+            if backend.tls_ports:
+                files = layout.certificates[("__backend__", f"{backend.namespace}/{backend.name}")]
+                entry["cert"], entry["key"] = str(files.cert), str(files.key)
+            log = self.state_dir / "logs" / f"backend-{backend.namespace}-{backend.name}.log"
+            log.touch()
+            entry["log"] = str(log)
+            services.append(entry)
+        spec = self.state_dir / "backends" / "services.json"
+        spec.write_text(json.dumps({"services": services}, indent=1))
+        ready = self.state_dir / "backends" / "backends.ready"
+        ready.unlink(missing_ok=True)
+        # The module is stdlib-only: run as a file (-I: isolated, its own folder not on sys.path), it
+        # does not import the cutover package (httpx, yaml, the renderers), about 18 MB less.
+        argv = [sys.executable, "-I", str(PROBE_BACKEND), "--spec", str(spec), "--ready-file", str(ready)]
+        process = spawn("backends", argv, self.state_dir / "logs" / "backends.log", detach=detach)
+        self.processes.append(process)
+        return process
 
     def _died(self, process: ManagedProcess, what: str) -> LabError:
         text = Path(process.log).read_text(errors="replace") if Path(process.log).exists() else ""
@@ -516,8 +531,7 @@ class Lab:
         targets = self.targets()
         targets_path = self.state_dir / "targets.yaml"
         targets_path.write_text(
-            "# Written by `cutover lab up`: the embedded lab's endpoints and what to check.\n"
-            + yaml.safe_dump(targets, sort_keys=False)
+            "# Written by `cutover lab up`: the embedded lab's endpoints and what to check.\n" + _dump_yaml(targets)
         )
         state = LabState(
             state_dir=self.state_dir,
@@ -797,5 +811,8 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = value
 
 
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+def _dump_yaml(data: Any) -> str:
+    """yaml.safe_dump, through libyaml when PyYAML has it: with hundreds of Services the targets are
+    large enough for the pure-Python emitter to show in `lab up`."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -164,12 +165,47 @@ def allocate_ports(address: str, count: int, start: int | None = None) -> list[i
                     f"port {port} on {address} is busy; stop what holds it or choose another --ports start"
                 )
         return ports
+    return _free_ports_below_ephemeral(address, count)
+
+
+# Ports the kernel hands to outgoing connections (net.ipv4.ip_local_port_range). A lab port
+# chosen there can be taken by any client between the choice and the bind: with hundreds of
+# Services (and a proxy's upstream connections) that is a routine busy port, so the lab
+# chooses below the range, where only an explicit bind can take a port.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_LAB_PORT = 10000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_ports_below_ephemeral(address: str, count: int) -> list[int]:
+    low, high = _LOWEST_LAB_PORT, _ephemeral_low()
+    if high - low < count * 2:
+        low, high = 1024, max(high, 1024 + count * 2)
+    # A random start, so that labs started at the same time (parallel test runs) rarely scan
+    # the same ports; each candidate is held bound until all are found.
+    span = high - low
+    offset = random.randrange(span)
     holders: list[socket.socket] = []
     try:
-        for _ in range(count):
-            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            holder.bind((address, 0))
+        for step in range(span):
+            if len(holders) == count:
+                break
+            port = low + (offset + step) % span
+            holder = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                holder.bind((address, port))
+            except OSError:
+                holder.close()
+                continue
             holders.append(holder)
+        if len(holders) < count:
+            raise PortBusyError(f"fewer than {count} free ports on {address} between {low} and {high}")
         return [h.getsockname()[1] for h in holders]
     finally:
         for holder in holders:
