@@ -234,3 +234,22 @@ def test_xdist_gives_the_same_verdict_and_results(tmp_path: Path) -> None:
     outcomes = {name: sorted((c["id"], c["kind"], c["outcome"]) for c in s["checks"]) for name, s in runs.items()}
     assert outcomes["serial"] == outcomes["xdist"]
     assert ("grafana[http GET /cutover-redirect?q=1]", "redirects", "waived") in outcomes["xdist"]
+
+
+def test_passing_checks_are_compact_in_the_summary() -> None:
+    from cutover.report.collector import _compact
+
+    attempts = [
+        {"attempt": i, "side": side, "status": 200, "backend": "demo/web:80"}
+        for i in range(20)
+        for side in ("nginx", "gateway")
+    ]
+    passed = _check("passed", evidence={"attempts": attempts, "nginx": {"status": 200, "body": "x" * 400}})
+    compact = _compact(passed)
+    assert compact["evidence"]["attempt_counts"] == {
+        "nginx": {"200 demo/web:80": 20},
+        "gateway": {"200 demo/web:80": 20},
+    }
+    assert "attempts" not in compact["evidence"] and compact["evidence"]["nginx"] == {"status": 200}
+    failed = _check("failed", evidence={"attempts": attempts})
+    assert _compact(failed) == failed  # what blocks GO keeps every attempt in full

@@ -191,6 +191,10 @@ class GoNoGoReport:
         record = record_of(report.user_properties) or self.session_plugin.records.get(item.nodeid)
         if record is None or not (record.evidence or record.differences):
             return
+        if report.passed and record.kind not in _CHARTED:
+            # A passing short check's evidence stays in summary.json; the page of a 500-service
+            # estate would otherwise carry every probe's headers and bodies.
+            return
         try:
             from pytest_html import extras
         except ImportError:  # pragma: no cover - pytest-html is a dependency
@@ -333,7 +337,7 @@ class GoNoGoReport:
             "started": self.started.isoformat(),
             "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             "suite_version": __version__,
-            "checks": [r.to_dict() for r in results],
+            "checks": [_compact(r.to_dict()) for r in results],
             "waivers": waivers,
             "warnings": [w for r in results for w in r.warnings],
             "notes": list(targets.notes) if targets else [],
@@ -433,6 +437,33 @@ def _short(value: Any) -> str:
 def _shard_numbers(shard: tuple[int, int] | None) -> tuple[int, int]:
     assert shard is not None
     return shard[0] + 1, shard[1]
+
+
+# Kinds whose evidence is a chart a board reads on a GO too (stream timelines, timeout bars).
+_CHARTED = ("sse", "timeouts", "load")
+# Bulky evidence a passing check does not need in summary.json: each side's body and full
+# header dumps (kept for every result that blocks GO or was waived).
+_BULKY = ("body", "response", "upstream", "headers")
+
+
+def _compact(check: dict[str, Any]) -> dict[str, Any]:
+    """A passing (or n/a) check as summary.json keeps it at scale: every attempt still counted
+    (per side, per status and backend), bodies and header dumps left out."""
+    if check.get("outcome") not in ("passed", "n/a"):
+        return check
+    evidence = dict(check.get("evidence") or {})
+    attempts = evidence.pop("attempts", None)
+    if isinstance(attempts, list):
+        counts: dict[str, dict[str, int]] = {}
+        for attempt in attempts:
+            tally = counts.setdefault(str(attempt.get("side")), {})
+            key = f"{attempt.get('status') or attempt.get('error')} {attempt.get('backend') or '-'}"
+            tally[key] = tally.get(key, 0) + 1
+        evidence["attempt_counts"] = counts
+    for side in ("nginx", "gateway"):
+        if isinstance(evidence.get(side), dict):
+            evidence[side] = {k: v for k, v in evidence[side].items() if k not in _BULKY}
+    return {**check, "evidence": evidence}
 
 
 class _SkipReason(tuple):  # type: ignore[type-arg]
