@@ -4,7 +4,7 @@ response, each citing the conformance test's ShortName.
 
 The manifests are our own (tests/gateway_conformance/, one folder); the lab loads them as a
 whole and serves them through real Envoy, under each Cilium profile that claims the features.
-Features the profiles do not claim are listed in notes/issue12-f.md.
+Features the profiles do not claim are listed in the README (the embedded lab, "Not claimed").
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Row:
     upstream_headers: dict[str, str | None] = field(default_factory=dict)
     response_headers: dict[str, str | None] = field(default_factory=dict)
     location: str | None = None
-    # Profiles that do not claim this row (skipped there, listed in notes/issue12-f.md), or the
+    # Profiles that do not claim this row (skipped there, listed in the README (the embedded lab, "Not claimed")), or the
     # only profiles a row describes.
     unclaimed_on: tuple[str, ...] = ()
     only_on: tuple[str, ...] = ()
@@ -223,7 +223,7 @@ def profile_of(lab: RunningLab) -> str:
 def test_conformance_row(conformance_lab: RunningLab, row: Row) -> None:
     profile = profile_of(conformance_lab)
     if profile in row.unclaimed_on:
-        pytest.skip(f"{row.short_name} as written here is not claimed for {profile} (notes/issue12-f.md)")
+        pytest.skip(f"{row.short_name} as written here is not claimed for {profile} (see the README's embedded lab)")
     if row.only_on and profile not in row.only_on:
         pytest.skip(f"this row describes {', '.join(row.only_on)} only")
     status, seen, response_headers = send(conformance_lab, row)

@@ -55,7 +55,7 @@ _MAPPED = {
     "mirror-request-body": "HTTPRoute RequestMirror filter",
     "custom-headers": "HTTPRoute ResponseHeaderModifier",
     # An idle limit on nginx; timeouts.request / backendRequest are a total duration (Envoy's route
-    # timeout) that cuts long streams: see notes/issue11-b.md and checks/sse.py.
+    # timeout) that cuts long streams: see the README ("Timeouts: idle is not total") and checks/sse.py.
     "proxy-read-timeout": "HTTPRoute rules[].timeouts.request / backendRequest only above the longest "
     "response (a total duration; nginx's is an idle limit): leave them unset on streaming routes",
     "proxy-send-timeout": "HTTPRoute rules[].timeouts.request / backendRequest only above the longest "
