@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cutover.checks.base import ProbeContext
-from cutover.checks.redirects import same_location
+from cutover.checks.redirects import location_parts
 from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.source import ManifestSource
 from cutover.cluster.state import read_state
@@ -338,6 +338,11 @@ def test_a_route_the_api_server_would_reject_is_refused_alone(
 
 
 # -- redirects -------------------------------------------------------------------------
+def same_location(first: str, second: str) -> bool:
+    """How the redirects check compares Locations: part by part, a scheme's default port filled in."""
+    return location_parts(first) == location_parts(second)
+
+
 def test_a_default_port_is_the_same_location_and_any_other_is_not() -> None:
     assert same_location("https://a.example:443/x?q=1", "https://a.example/x?q=1")
     assert same_location("http://a.example:80/", "http://a.example/")

@@ -25,7 +25,7 @@ from cutover.checks.base import (
 from cutover.probe.client import Endpoint, ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
-__all__ = ["INFO", "REDIRECT_CODES", "cases", "location_differences", "location_parts", "same_location"]
+__all__ = ["INFO", "REDIRECT_CODES", "cases", "location_differences", "location_parts"]
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 # 301 and 302 let clients turn a POST into a GET (RFC 9110 15.4.2, 15.4.3); 303 demands it.
@@ -109,14 +109,6 @@ def _status_difference(nginx: ProbeResult, gateway: ProbeResult, service: Servic
         return Difference("status", nginx.status, shown, expected=accepted.reason, note=note)
     note = (note + "; " if note else "") + "accept another code with redirects.accept and a reason"
     return Difference("status", nginx.status, shown, note=note)
-
-
-def same_location(first: str | None, second: str | None) -> bool:
-    """Equal Locations once a scheme's default port is written out or left out (RFC 3986
-    6.2.3): Envoy writes https://host:443/... where nginx writes https://host/...."""
-    if first is None or second is None:
-        return first == second
-    return location_parts(first) == location_parts(second)
 
 
 def location_differences(nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:

@@ -62,9 +62,10 @@ class GoNoGoReport:
         self.ticket = check_ticket(config.getoption("--ticket"))
         self.change_note = config.getoption("--change-note")
         self.reports = _reports_dir(config)
-        shard = config.getoption("--shard", None)
-        self.shard = None if shard is None else "{}/{}".format(*_shard_numbers(session_plugin.shard))
-        suffix = f"shard-{self.shard.replace('/', '-of-')}" if self.shard else None
+        # The plugin has parsed --shard already: (index from 0, count).
+        shard = session_plugin.shard
+        self.shard = f"{shard[0] + 1}/{shard[1]}" if shard is not None else None
+        suffix = f"shard-{shard[0] + 1}-of-{shard[1]}" if shard is not None else None
         self.directory = next_run_directory(self.reports, self.started, self.ticket, suffix)
         self.active = active
         self.own_page = False
@@ -432,11 +433,6 @@ def _headline(check: dict[str, Any]) -> str:
 def _short(value: Any) -> str:
     text = "(none)" if value is None else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _shard_numbers(shard: tuple[int, int] | None) -> tuple[int, int]:
-    assert shard is not None
-    return shard[0] + 1, shard[1]
 
 
 # Kinds whose evidence is a chart a board reads on a GO too (stream timelines, timeout bars).
