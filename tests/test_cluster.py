@@ -876,3 +876,18 @@ def test_option_b_guard_stays_silent_without_insecure_argocd(emulate: Callable[.
     assert OPTION_B not in outcomes
     offline = run_cases(read_state(ManifestSource(METALKUBE)), "phase1", ClusterSettings(cilium_version="1.17"))
     assert OPTION_B not in offline
+
+
+@pytest.mark.parametrize(("image", "bundle"), [("v1.19.2", "v1.4.1"), ("v1.20.0", "v1.5.1")])
+def test_phase1_bundle_crash_only_on_its_release_line(
+    emulate: Callable[..., ClusterState], image: str, bundle: str
+) -> None:
+    """The clean side of cilium-1.19-with-v1.5-crds: 1.19 with its own bundle, 1.20 with v1.5."""
+    objects = edit(
+        edit(corrected_cluster(), "Pod", "cilium-x7k2p", _image(f"quay.io/cilium/cilium:{image}")),
+        "CustomResourceDefinition",
+        "gateways.gateway.networking.k8s.io",
+        _crd(bundle),
+    )
+    lines = run_cases(emulate(objects, omit=OMIT_ALPHA_BTLS), "phase1", V161)["cluster[cilium version]"]
+    assert not any("crashes" in line for line in lines), lines

@@ -22,25 +22,24 @@ from typing import Any
 import pytest
 
 from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
-from cutover.checks.base import BaselineError, not_configured
+from cutover.checks.base import BaselineError
 from cutover.checks.preflight import preflight
 from cutover.checks.unmodelled import uncovered_annotations
-from cutover.cluster.checks import INFOS as CLUSTER_INFOS
 from cutover.cluster.checks import ClusterSettings, cluster_cases
-from cutover.cluster.source import ClusterSource, ManifestSource, connect
-from cutover.cluster.state import ClusterState, read_state
+from cutover.cluster.settings import ClusterOptions, cluster_settings, no_cluster_cases, read_cluster
+from cutover.cluster.state import ClusterState
 from cutover.errors import CutoverError, InputError
-from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions, get_profile, load_overlay
+from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions
 from cutover.lab.faults import FAULTS
 from cutover.locations import default_manifests
 from cutover.registry import kinds
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
 from cutover.report.record import CheckRecord
-from cutover.soak.check import SoakOptions, cases_from_options
-from cutover.soak.hubble import RelayTLS
+from cutover.soak.source import cases_from_options
+from cutover.soak.source import options_from as soak_options_from
 from cutover.suite import SUITE_DIR
-from cutover.targets import ServiceTarget, Targets, Waiver, load_targets, parse_targets
+from cutover.targets import Targets, Waiver, load_targets, parse_targets
 
 __all__ = ["CutoverPlugin", "GoNoGoReport"]
 
@@ -400,22 +399,8 @@ class CutoverPlugin:
 
     # -- soak -----------------------------------------------------------------------
     def _soak_cases(self) -> list[Case]:
-        option = self.config.getoption
-        options = SoakOptions(
-            relay=option("--hubble-relay"),
-            flows=option("--hubble-flows"),
-            window=str(option("--soak-window")),
-            until=option("--soak-until"),
-            max_gap=str(option("--soak-max-gap")),
-            tls=RelayTLS(
-                ca=option("--hubble-tls-ca"),
-                server_name=option("--hubble-tls-server-name"),
-                cert=option("--hubble-tls-cert"),
-                key=option("--hubble-tls-key"),
-            ),
-        )
         try:
-            return cases_from_options(self.targets.services, options)
+            return cases_from_options(self.targets.services, soak_options_from(self.config.getoption))
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -423,83 +408,19 @@ class CutoverPlugin:
     @property
     def cluster(self) -> ClusterState | None:
         """The cluster state the cluster checks read, or None when this run has no cluster
-        source: --kubeconfig / --context, in-cluster credentials, --manifests, or the lab's
-        own manifests. With --targets alone there is none, and bundled fixtures are never
-        read in its place."""
+        source (cutover.cluster.settings.ClusterOptions.source_kind)."""
         if self._cluster is None and self._cluster_source_kind() is not None:
-            self._cluster = self._read_cluster()
+            try:
+                self._cluster = read_cluster(ClusterOptions.from_config(self.config))
+            except CutoverError as exc:
+                raise pytest.UsageError(str(exc)) from None
         return self._cluster
 
     def _cluster_source_kind(self) -> str | None:
-        config = self.config
-        if (
-            config.getoption("--kubeconfig")
-            or config.getoption("--context")
-            or config.getoption("k8s_kubeconfig", None)
-            or os.environ.get("KUBERNETES_SERVICE_HOST")
-        ):
-            return "api"
-        if config.getoption("--manifests") or config.getini("cutover_manifests"):
-            return "manifests"
-        if not (config.getoption("--targets") or config.getini("cutover_targets")):
-            return "manifests"  # the lab's manifests: the scope of this run
-        return None
-
-    def _read_cluster(self) -> ClusterState:
-        config = self.config
-        kubeconfig, context = config.getoption("--kubeconfig"), config.getoption("--context")
-        shared = config.getoption("k8s_kubeconfig", None)
-        if kubeconfig is None and shared:
-            # pytest-kubernetes' cluster: read from a throwaway copy, since its teardown can
-            # delete the kubeconfig file it was handed.
-            copy = Path(tempfile.mkdtemp(prefix="cutover-kubeconfig-")) / "config"
-            shutil.copyfile(str(shared), copy)
-            kubeconfig = str(copy)
-        try:
-            source: ClusterSource
-            if self._cluster_source_kind() == "api":
-                source = connect(kubeconfig, context)
-            else:
-                source = ManifestSource(self._manifests_dir())
-            return read_state(source)
-        except CutoverError as exc:
-            raise pytest.UsageError(str(exc)) from None
-
-    def _manifests_dir(self) -> Path:
-        manifests = self.config.getoption("--manifests") or self.config.getini("cutover_manifests")
-        return Path(str(manifests)) if manifests else default_manifests()
+        return ClusterOptions.from_config(self.config).source_kind
 
     def cluster_settings(self, cluster: ClusterState) -> ClusterSettings:
-        config = self.config
-        settings = ClusterSettings(bundle_version=config.getoption("--gateway-api-version"))
-        settings.cilium_version = config.getoption("--cilium-version")
-        overlay: dict[str, Any] = {}
-        if not cluster.live:
-            overlay = load_overlay(self._manifests_dir())
-            if settings.cilium_version is None:
-                # Offline, the lab profile stands for the Cilium the manifests will meet.
-                lab = overlay.get("lab") or {}
-                name = config.getoption("--profile") or lab.get("profile") or DEFAULT_PROFILE
-                settings.cilium_version = get_profile(str(name)).cilium_version
-        if config.getoption("--targets") or not cluster.live:
-            settings.target_hosts = {s.host for s in self.targets.services}
-        if config.getoption("--targets"):
-            settings.option_b = {s.name for s in self.targets.services if s.backend_tls.get("mode") == "B"}
-        else:
-            for name, service in (overlay.get("services") or {}).items():
-                if ((service or {}).get("backend_tls") or {}).get("mode") == "B":
-                    settings.option_b.add(str(name))
-        return settings
-
-    def _no_cluster_cases(self, kind: str) -> list[Case]:
-        """Without a cluster source the cluster checks are "not run", one per target service
-        (so `-m wave2` selects them) - never run against the bundled demo manifests."""
-        info = CLUSTER_INFOS[kind]
-        reason = "no cluster source (pass --kubeconfig or --manifests)"
-        if kind in ("phase1", "phase3"):
-            # Cluster-wide checks: one result, in no wave.
-            return [not_configured(info, ServiceTarget(name="cluster", host="", wave=0), reason)]
-        return [not_configured(info, service, reason) for service in self.targets.services]
+        return cluster_settings(ClusterOptions.from_config(self.config), cluster, lambda: self.targets)
 
     def context(self) -> ProbeContext:
         return ProbeContext(
@@ -537,7 +458,7 @@ class CutoverPlugin:
             cluster = self.cluster
             try:
                 if cluster is None:
-                    cases = self._no_cluster_cases(cluster_kind)
+                    cases = no_cluster_cases(cluster_kind, lambda: self.targets.services)
                 else:
                     cases = cluster_cases(cluster_kind, cluster, self.cluster_settings(cluster))
             except CutoverError as exc:

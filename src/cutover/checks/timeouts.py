@@ -25,6 +25,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.cilium import ENVOY_ROUTE_DEFAULT_TIMEOUT
 from cutover.probe.client import ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
@@ -38,7 +39,8 @@ __all__ = [
     "limits_for",
 ]
 
-ENVOY_DEFAULT_ROUTE_TIMEOUT = 15.0
+# Envoy's route default is a Cilium-release fact (the 1.15.0 row): defined in facts/cilium.py.
+ENVOY_DEFAULT_ROUTE_TIMEOUT = ENVOY_ROUTE_DEFAULT_TIMEOUT
 # ingress-nginx's controller default for proxy-read-timeout (internal/ingress/controller/config/config.go).
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_IDLE_MARGIN = 2.0
