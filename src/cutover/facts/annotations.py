@@ -19,7 +19,7 @@ Columns:
   one and sees the nginx config change, and every other one leave it alone).
 - `defaults`: values that restate the controller's own default (internal/ingress/controller/
   config/config.go and the annotation parsers' fallbacks): such a value changes nothing.
-- `canary`: `canary` for the canary-* annotations a canary Ingress is read for; `kept` for the
+- `canary`: `rule` for the canary-* annotations (the rules) a canary Ingress is read for; `kept` for the
   ones the controller does not report as ignored on a canary Ingress (canary docs: the main
   Ingress's other annotations apply).
 - `critical`: the parser declares AnnotationRiskCritical (internal/ingress/annotations/*/main.go):
@@ -61,7 +61,7 @@ class AnnotationFact:
     verified_by: tuple[str, ...] = ()
     modelled: bool = False
     defaults: tuple[str, ...] = ()
-    canary: Literal["", "canary", "kept"] = ""
+    canary: Literal["", "rule", "kept"] = ""
     critical: bool = False
     example: str = ""
 
@@ -150,10 +150,10 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         modelled=True,
         example="true",
         defaults=("false",),
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact(
-        "canary-weight", "LOW", "mapped", "HTTPRoute backendRefs[].weight", modelled=True, example="10", canary="canary"
+        "canary-weight", "LOW", "mapped", "HTTPRoute backendRefs[].weight", modelled=True, example="10", canary="rule"
     ),
     AnnotationFact(
         "canary-weight-total",
@@ -162,7 +162,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "HTTPRoute backendRefs[].weight",
         modelled=True,
         example="1000",
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact(
         "canary-by-header",
@@ -171,7 +171,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "HTTPRoute matches[].headers",
         modelled=True,
         example="X-Canary",
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact(
         "canary-by-header-value",
@@ -180,7 +180,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "HTTPRoute matches[].headers",
         modelled=True,
         example="yes",
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact(
         "canary-by-header-pattern",
@@ -189,7 +189,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "HTTPRoute matches[].headers (RegularExpression)",
         modelled=True,
         example="^y",
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact(
         "canary-by-cookie",
@@ -198,7 +198,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "HTTPRoute matches[].headers on Cookie (RegularExpression)",
         modelled=True,
         example="beta",
-        canary="canary",
+        canary="rule",
     ),
     AnnotationFact("x-forwarded-prefix", "LOW", "mapped", "HTTPRoute RequestHeaderModifier"),
     AnnotationFact("mirror-target", "LOW", "mapped", "HTTPRoute RequestMirror filter"),

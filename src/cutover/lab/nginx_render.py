@@ -37,7 +37,7 @@ __all__ = [
 
 # Which annotations the renderer reads, and how, come from the annotation table
 # (cutover.facts.annotations): `modelled`, `canary`, `critical`.
-CANARY_ANNOTATIONS = frozenset(row.name for row in ANNOTATIONS if row.canary == "canary")
+CANARY_ANNOTATIONS = frozenset(row.name for row in ANNOTATIONS if row.canary == "rule")
 # A canary Ingress's other annotations are ignored: the main Ingress's apply (canary docs);
 # these are not reported as ignored.
 _CANARY_KEEPS = frozenset(row.name for row in ANNOTATIONS if row.canary == "kept")
