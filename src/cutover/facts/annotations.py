@@ -7,14 +7,15 @@ complexity and waves (`cutover.annotations`), the check selection (`checks_for`)
 Columns:
 - `level`: the plan's rule for complexity (and so the wave): backend TLS, auth and snippets are
   HIGH; anything needing runtime validation or a policy (timeouts, buffering, allowlists,
-  rewrites) MEDIUM; the rest LOW.
+  rewrites) MEDIUM; the rest LOW. (auth-snippet and modsecurity-snippet are LOW: they act only
+  beside auth-url / enable-modsecurity.)
 - `category`: `mapped` (a Gateway API field carries it: `gateway` names it), `runtime` (no field,
   or behaviour only traffic proves: `check` names the check), `unsupported` (no equivalent on
   Cilium's Gateway API: `gateway` says why).
 - `check`: the check kind phase 0 names for it. `verified_by`: the check kinds whose probes
   exercise it; an annotation none of a service's selected kinds verifies is `not verified`
-  against real endpoints. The two differ where phase 0 names a check that does not (yet)
-  exercise the annotation (e.g. proxy-connect-timeout -> timeouts).
+  against real endpoints. The two differ where phase 0 names a check whose probes were never
+  declared to exercise the annotation (e.g. proxy-connect-timeout -> timeouts).
 - `modelled`: the lab's nginx renderer renders it (tests/test_annotation_table.py renders each
   one and sees the nginx config change, and every other one leave it alone).
 - `defaults`: values that restate the controller's own default (internal/ingress/controller/
