@@ -2,7 +2,8 @@
 
 The plan's rule: backend TLS (or auth / snippets) is HIGH, anything needing runtime
 validation or a policy (timeouts, buffering, allowlists, rewrites) is MEDIUM, plain
-paths and ssl-redirect are LOW. Wave = 1 / 2 / 3 for LOW / MEDIUM / HIGH, unless the
+paths and ssl-redirect are LOW: each annotation's level is a column of the annotation
+table (`cutover.facts.annotations`). Wave = 1 / 2 / 3 for LOW / MEDIUM / HIGH, unless the
 Ingress carries `cutover.dev/wave`.
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cutover.manifests import NGINX_PREFIX, Ingress
+from cutover.facts import annotations as facts
+from cutover.facts.kube import CUTOVER_PREFIX, NGINX_PREFIX
+from cutover.manifests import Ingress
 
 __all__ = [
     "RESTATED_DEFAULTS",
@@ -26,69 +29,24 @@ __all__ = [
     "wave_warnings",
 ]
 
-WAVE_ANNOTATION = "cutover.dev/wave"
+WAVE_ANNOTATION = CUTOVER_PREFIX + "wave"
 
-_HIGH = {
-    "backend-protocol",
-    "auth-url",
-    "auth-signin",
-    "auth-tls-secret",
-    "auth-type",
-    "configuration-snippet",
-    "server-snippet",
-    "stream-snippet",
-    "canary",
-    "ssl-passthrough",
-}
-_MEDIUM = {
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-    "proxy-connect-timeout",
-    "proxy-buffering",
-    "whitelist-source-range",
-    "allowlist-source-range",
-    "denylist-source-range",
-    "rewrite-target",
-    "use-regex",
-    "limit-rps",
-    "limit-connections",
-    "enable-cors",
-    "proxy-body-size",
-    "upstream-vhost",
-    "app-root",
-}
+# Values that restate the controller's own default, per annotation (the table's `defaults`).
+RESTATED_DEFAULTS: dict[str, set[str]] = {row.name: set(row.defaults) for row in facts.ANNOTATIONS if row.defaults}
 
-
-# Values that restate the controller's own default (internal/ingress/controller/config/config.go
-# and the annotation parsers' fallbacks): the annotation changes nothing, so it raises no complexity
-# and fails nothing.
-RESTATED_DEFAULTS: dict[str, set[str]] = {
-    "use-regex": {"false"},
-    "load-balance": {"round_robin"},
-    "enable-access-log": {"true"},
-    "enable-rewrite-log": {"false"},
-    "enable-cors": {"false"},
-    "canary": {"false"},
-    "ssl-redirect": {"true"},
-    "force-ssl-redirect": {"false"},
-    "preserve-trailing-slash": {"false"},
-    "backend-protocol": {"http"},
-    "proxy-http-version": {"1.1"},
-    "proxy-request-buffering": {"on"},
-    "proxy-connect-timeout": {"5"},
-    "proxy-send-timeout": {"60"},
-    "proxy-body-size": {"1m"},
-    "proxy-next-upstream-tries": {"3"},
-    "service-upstream": {"false"},
-    "ssl-passthrough": {"false"},
-    "enable-opentelemetry": {"false"},
-    "http2-push-preload": {"false"},
-}
+# The annotations whose value the rules below read.
+_BACKEND_PROTOCOL = facts.fact("backend-protocol")
+_READ_TIMEOUT = facts.fact("proxy-read-timeout")
+_SSL_REDIRECT = facts.fact("ssl-redirect")
+_FORCE_SSL_REDIRECT = facts.fact("force-ssl-redirect")
+_PROXY_BUFFERING = facts.fact("proxy-buffering")
+_ALLOWLISTS = (facts.fact("whitelist-source-range"), facts.fact("allowlist-source-range"))
 _CAPTURE = re.compile(r"\$\d|\$\{\d+\}")
 
 
 def is_restated_default(short: str, value: str) -> bool:
-    return value.strip().lower() in RESTATED_DEFAULTS.get(short, set())
+    row = facts.lookup(short)
+    return row is not None and row.restates_default(value)
 
 
 def capture_groups(value: str) -> bool:
@@ -107,12 +65,18 @@ def _short_names(ingress: Ingress) -> dict[str, str]:
     }
 
 
+def _level(name: str) -> str:
+    row = facts.lookup(name)
+    return row.level if row is not None else "LOW"
+
+
 def complexity(ingress: Ingress) -> str:
     names = _short_names(ingress)
-    protocol = names.get("backend-protocol", "HTTP").upper()
-    if any(n in _HIGH for n in names if n != "backend-protocol") or protocol not in ("HTTP", ""):
+    # backend-protocol is HIGH for its value (HTTPS, GRPC, ...), not for being there.
+    protocol = names.get(_BACKEND_PROTOCOL.name, "HTTP").upper()
+    if any(_level(n) == "HIGH" for n in names if n != _BACKEND_PROTOCOL.name) or protocol not in ("HTTP", ""):
         return "HIGH"
-    if any(n in _MEDIUM for n in names):
+    if any(_level(n) == "MEDIUM" for n in names):
         return "MEDIUM"
     return "LOW"
 
@@ -178,24 +142,31 @@ def wave_warnings(ingresses: Iterable[Ingress]) -> list[str]:
 
 
 def read_timeout(ingress: Ingress) -> int:
-    raw = ingress.annotation("proxy-read-timeout", "60")
+    raw = ingress.annotation(_READ_TIMEOUT.name, "60")
     return int(raw) if raw.strip().isdigit() else 60
 
 
 def checks_for(ingress: Ingress) -> list[str]:
-    """The parity check kinds this Ingress's annotations call for."""
+    """The parity check kinds this Ingress's annotations call for: each rule below adds the check
+    the annotation table names for the annotation it reads."""
     names = _short_names(ingress)
     kinds = ["paths", "headers", "timeouts"]
+
+    def add(row: facts.AnnotationFact) -> None:
+        if row.check and row.check not in kinds:
+            kinds.append(row.check)
+
     host_has_tls = bool(ingress.tls_hosts())
-    if names.get("force-ssl-redirect", "").lower() == "true" or (
-        host_has_tls and names.get("ssl-redirect", "true").lower() != "false"
+    if names.get(_FORCE_SSL_REDIRECT.name, "").lower() == "true" or (
+        host_has_tls and names.get(_SSL_REDIRECT.name, "true").lower() != "false"
     ):
-        kinds.append("redirects")
-    if names.get("proxy-buffering", "").lower() == "off" or "proxy-buffering" in names:
-        kinds.append("sse")
-    if "whitelist-source-range" in names or "allowlist-source-range" in names:
-        kinds.append("source_ip")
+        add(_SSL_REDIRECT)
+    if _PROXY_BUFFERING.name in names:
+        add(_PROXY_BUFFERING)
+    for allowlist in _ALLOWLISTS:
+        if allowlist.name in names:
+            add(allowlist)
     # GRPC / GRPCS become a GRPCRoute (h2c / TLS appProtocol on the Service), not a BackendTLSPolicy.
-    if names.get("backend-protocol", "").upper() == "HTTPS":
-        kinds.append("backend_tls")
+    if names.get(_BACKEND_PROTOCOL.name, "").upper() == "HTTPS":
+        add(_BACKEND_PROTOCOL)
     return kinds

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from cutover.errors import InputError
+from cutover.facts.kube import NGINX_PREFIX
 
 __all__ = [
     "BackendRef",
@@ -40,7 +41,6 @@ __all__ = [
     "parse_duration",
 ]
 
-NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 _YAML_SUFFIXES = {".yaml", ".yml"}

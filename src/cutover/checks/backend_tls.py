@@ -17,6 +17,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.annotations import verified_by
 from cutover.targets import Targets
 
 __all__ = ["INFO", "cases"]
@@ -32,7 +33,7 @@ INFO = CheckInfo(
     title="Backend TLS",
     description="Option A: the Gateway talks TLS to the backend with the policy's SNI and answers like nginx; "
     "option B: the backend is plain HTTP and TLS ends at the Gateway.",
-    protects=("backend-protocol",),
+    protects=verified_by("backend_tls"),
     marker="TLS to the backend (BackendTLSPolicy or option B)",
     finding="TLS to the backend differs",
     settings="backend_tls",

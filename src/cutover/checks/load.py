@@ -17,6 +17,7 @@ from typing import Any
 
 from cutover.checks.base import Case, CheckInfo, Difference, Outcome, ProbeContext, not_applicable
 from cutover.checks.sse import stream_query
+from cutover.facts.annotations import verified_by
 from cutover.load.engine import LoadSpec, run_load
 from cutover.targets import ServiceTarget, Targets
 
@@ -28,7 +29,7 @@ INFO = CheckInfo(
     description="Concurrent SSE streams and short requests through both sides: every stream nginx completes "
     "completes through the Gateway, the Gateway's short-request error rate is no higher than nginx's, and its "
     "p99 stays within tolerance of nginx's.",
-    protects=("proxy-buffering", "proxy-read-timeout", "upstream keepalive"),
+    protects=(*verified_by("load"), "upstream keepalive"),
     marker="concurrent load parity on streaming routes (runs only when -m names it)",
     opt_in=True,
     finding="behaviour under load differs",

@@ -20,6 +20,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.annotations import verified_by
 from cutover.probe.client import Endpoint, ProbeResult
 from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex, sample_value
 from cutover.targets import PathRule, ServiceTarget, Targets, ValueMatch
@@ -33,7 +34,7 @@ INFO = CheckInfo(
     title="Path matching",
     description="Every rule's path, trailing slash, sub-path, sibling, case variant, double slash, "
     "encoded segment and query reach the same backend with the same status on both sides.",
-    protects=("pathType", "use-regex", "rewrite-target"),
+    protects=("pathType", *verified_by("paths")),
     marker="path matching parity (trailing slash, prefix, regex, case)",
     finding="path matching differs",
     settings="paths",

@@ -22,6 +22,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.annotations import verified_by
 from cutover.probe.client import Endpoint, ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
@@ -36,7 +37,7 @@ INFO = CheckInfo(
     title="HTTP to HTTPS redirect",
     description="Plain HTTP gets the same redirect code to the same https URL on both sides, served by the same "
     "backend once followed; HTTPS is served, not redirected.",
-    protects=("ssl-redirect", "force-ssl-redirect"),
+    protects=verified_by("redirects"),
     marker="HTTP to HTTPS redirects",
     finding="HTTP->HTTPS redirect differs",
     settings="redirects",

@@ -26,6 +26,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.annotations import verified_by
 from cutover.probe.client import ProbeResult
 from cutover.targets import ServiceTarget, Targets
 
@@ -38,7 +39,7 @@ INFO = CheckInfo(
     "through the Gateway, a client nginx refuses with 403 gets a 403 from the Gateway (a refused or reset "
     "connection is an error, not a denial), a client-supplied X-Forwarded-For gets no one in, and the backend "
     "behind the Gateway can read the client address.",
-    protects=("whitelist-source-range", "allowlist-source-range"),
+    protects=verified_by("source_ip"),
     marker="client source IP and allowlist parity",
     finding="client IP or allowlist differs",
     settings="source_ip",

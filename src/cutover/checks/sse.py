@@ -27,6 +27,7 @@ from cutover.checks.base import (
     on_both,
 )
 from cutover.checks.timeouts import EARLY_SLACK, Limits, limits_for
+from cutover.facts.annotations import verified_by
 from cutover.probe.stream import StreamResult, stream_events
 from cutover.targets import ServiceTarget, Targets
 
@@ -38,7 +39,7 @@ INFO = CheckInfo(
     description="The configured event streams, one that outlasts nginx's idle limit and the Gateway's total limit, "
     "and one with a silence just under nginx's idle limit complete through both sides with the same events in order, "
     "from the same backend, and the Gateway's time to first event and gaps stay within a tolerance of nginx's.",
-    protects=("proxy-buffering", "proxy-read-timeout"),
+    protects=verified_by("sse"),
     slow=True,
     marker="SSE streams complete, in order, unbuffered",
     finding="SSE streaming differs",

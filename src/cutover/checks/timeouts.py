@@ -25,6 +25,7 @@ from cutover.checks.base import (
     on_both,
     side_summary,
 )
+from cutover.facts.annotations import verified_by
 from cutover.facts.cilium import ENVOY_ROUTE_DEFAULT_TIMEOUT
 from cutover.probe.client import ProbeResult
 from cutover.targets import ServiceTarget, Targets
@@ -56,7 +57,7 @@ INFO = CheckInfo(
     title="Timeouts at nginx's real limit",
     description="A request silent until just under nginx's idle limit (proxy-read-timeout) succeeds on both sides, "
     "no sooner than it asked; optionally, one silent past the limit is cut on both, the Gateway no earlier than nginx.",
-    protects=("proxy-read-timeout", "proxy-send-timeout"),
+    protects=verified_by("timeouts"),
     slow=True,
     marker="requests silent up to nginx's idle limit succeed on both sides; the Gateway cuts no earlier",
     finding="timeouts differ",

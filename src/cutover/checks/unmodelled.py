@@ -8,7 +8,8 @@ its own, "not verified", which blocks GO until a run that can verify it, or a wa
 from __future__ import annotations
 
 from cutover.checks.base import Case, CheckInfo, not_applicable
-from cutover.manifests import NGINX_PREFIX, Ingress
+from cutover.facts.kube import NGINX_PREFIX
+from cutover.manifests import Ingress
 from cutover.targets import ServiceTarget, Targets, Unverified
 
 __all__ = ["INFO", "cases", "not_verified", "uncovered_annotations"]

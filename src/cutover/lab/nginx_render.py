@@ -19,14 +19,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cutover.facts.annotations import ANNOTATIONS, fact, lookup
+from cutover.facts.kube import NGINX_PREFIX
 from cutover.lab.model import LabLayout, Note
 from cutover.lab.nginx_config import ControllerConfig, ControllerFlags, parse_bool
 from cutover.lab.policy import backend_admits
-from cutover.manifests import NGINX_PREFIX, Ingress, IngressBackend, ManifestSet, Service, ServicePort
+from cutover.manifests import Ingress, IngressBackend, ManifestSet, Service, ServicePort
 
 __all__ = [
     "CANARY_ANNOTATIONS",
-    "MODELLED_ANNOTATIONS",
     "NginxConfig",
     "class_verdict",
     "controller_order",
@@ -34,41 +35,15 @@ __all__ = [
     "resolve_service_port",
 ]
 
-CANARY_ANNOTATIONS = {
-    "canary",
-    "canary-by-header",
-    "canary-by-header-value",
-    "canary-by-header-pattern",
-    "canary-by-cookie",
-    "canary-weight",
-    "canary-weight-total",
-}
-MODELLED_ANNOTATIONS = {
-    "ssl-redirect",
-    "force-ssl-redirect",
-    "preserve-trailing-slash",
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-    "proxy-connect-timeout",
-    "proxy-buffering",
-    "whitelist-source-range",
-    "allowlist-source-range",
-    "backend-protocol",
-    "use-regex",
-    "rewrite-target",
-    "proxy-body-size",
-    *CANARY_ANNOTATIONS,
-}
-# A canary Ingress's other annotations are ignored: the main Ingress's apply (canary docs).
-_CANARY_KEEPS = {"load-balance", "upstream-hash-by", "affinity", "affinity-mode", "affinity-canary-behavior"}
+# Which annotations the renderer reads, and how, come from the annotation table
+# (cutover.facts.annotations): `modelled`, `canary`, `critical`.
+CANARY_ANNOTATIONS = frozenset(row.name for row in ANNOTATIONS if row.canary == "rule")
+# A canary Ingress's other annotations are ignored: the main Ingress's apply (canary docs);
+# these are not reported as ignored.
+_CANARY_KEEPS = frozenset(row.name for row in ANNOTATIONS if row.canary == "kept")
 # Annotations whose parser declares AnnotationRiskCritical (internal/ingress/annotations/*/main.go).
-CRITICAL_ANNOTATIONS = {
-    "configuration-snippet",
-    "server-snippet",
-    "stream-snippet",
-    "auth-snippet",
-    "modsecurity-snippet",
-}
+CRITICAL_ANNOTATIONS = frozenset(row.name for row in ANNOTATIONS if row.critical)
+_CANARY = fact("canary")
 _RISK_ORDER = ("Low", "Medium", "High", "Critical")
 
 # Validators (internal/ingress/annotations/parser/validators.go).
@@ -413,7 +388,8 @@ class _Renderer:
                     Note("nginx", ing.source.ref, f"annotation {key} is dropped: allow-snippet-annotations is false")
                 )
                 continue
-            if short not in MODELLED_ANNOTATIONS:
+            row = lookup(short)
+            if row is None or not row.modelled:
                 self.notes.append(
                     Note(
                         "nginx",
@@ -422,7 +398,7 @@ class _Renderer:
                         verify=f"a staging run (--targets) with a check that exercises {key}",
                     )
                 )
-        if not parsed.canary and any(ing.annotation(k) for k in CANARY_ANNOTATIONS - {"canary"}):
+        if not parsed.canary and any(ing.annotation(k) for k in CANARY_ANNOTATIONS - {_CANARY.name}):
             # canary/main.go: canary-* without canary "true" is an error the controller ignores.
             self.notes.append(Note("nginx", ing.source.ref, 'canary-* annotations without canary: "true" are ignored'))
         if ing.default_backend is not None:
