@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from cutover.errors import InputError
+from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP, NETWORKING_GROUP
 
 __all__ = [
     "BackendRef",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 _YAML_SUFFIXES = {".yaml", ".yml"}
 
@@ -529,9 +529,9 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
     if kind == "Service" and "/" not in str(obj.get("apiVersion", "v1")):
         service = _parse_service(reader, obj)
         result.services[(service.namespace, service.name)] = service
-    elif kind == "Ingress" and group == "networking.k8s.io":
+    elif kind == "Ingress" and group == NETWORKING_GROUP:
         result.ingresses.append(_parse_ingress(reader, obj))
-    elif kind == "IngressClass" and group == "networking.k8s.io":
+    elif kind == "IngressClass" and group == NETWORKING_GROUP:
         spec = reader.mapping(obj.get("spec"), "spec", required=False)
         annotations = obj["metadata"].get("annotations") or {}
         result.ingress_classes[source.name] = IngressClass(
@@ -558,7 +558,7 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
         result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
     elif kind == "ReferenceGrant" and group == GATEWAY_GROUP:
         result.reference_grants.append(_parse_reference_grant(reader, obj))
-    elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+    elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy") and group == CILIUM_GROUP:
         result.network_policies.append(_parse_network_policy(reader, obj))
         result.others.append(obj)
     elif kind == "ConfigMap":

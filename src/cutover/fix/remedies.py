@@ -25,10 +25,11 @@ from typing import Any
 import yaml
 
 from cutover import annotations as ann
+from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP
 from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
 from cutover.lab.profiles import PROFILES, GatewayProfile
-from cutover.manifests import GATEWAY_GROUP, HTTPRoute, Ingress, ManifestSet, load_manifests
+from cutover.manifests import HTTPRoute, Ingress, ManifestSet, load_manifests
 from cutover.report.verdict import FIELD_FINDINGS, kind_finding
 
 __all__ = [
@@ -497,7 +498,7 @@ class _Planner:
                 }
             )
         obj = {
-            "apiVersion": "cilium.io/v2",
+            "apiVersion": f"{CILIUM_GROUP}/v2",
             "kind": "CiliumClusterwideNetworkPolicy",
             "metadata": {"name": ALLOWLIST_POLICY},
             "spec": {
