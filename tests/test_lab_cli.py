@@ -83,15 +83,28 @@ spec:
 """
 
 
+WRONG_TYPE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: web}
+spec:
+  gatewayClassName: cilium
+  listeners:
+    - {name: http, port: 80, protocol: HTTP}
+    - {name: other, port: eighty, protocol: HTTP}
+"""
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         ("kind: [unclosed\n", ["bad.yaml", "is not valid YAML at line"]),
         (MISSING_FIELD, ["bad.yaml", "Gateway web/gw", "spec.gatewayClassName", "is missing"]),
+        (WRONG_TYPE, ["bad.yaml:8: Gateway web/gw: spec.listeners[1].port: must be a port number"]),
     ],
     # A route naming an unknown Gateway is refused by Cilium, not a broken folder: see
     # tests/test_gateway_references.py::test_a_route_naming_an_unknown_gateway_is_refused_alone.
-    ids=["invalid-yaml", "missing-field"],
+    ids=["invalid-yaml", "missing-field", "wrong-type"],
 )
 def test_bad_manifests(tmp_path: Path, content: str, expected: list[str]) -> None:
     manifests = tmp_path / "manifests"

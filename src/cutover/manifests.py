@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cutover.errors import InputError
 from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP, NETWORKING_GROUP
+from cutover.yamlread import Fields, document_line, document_locator, load_all
 
 __all__ = [
     "BackendRef",
@@ -363,50 +362,14 @@ def parse_duration(text: str) -> float:
     return sum(float(number) * scale[unit] for number, unit in _DURATION_PART.findall(value))
 
 
-class _Reader:
-    """Field access that raises an InputError naming file, object and field."""
+class _Reader(Fields):
+    """Field access within one object: complaints name its file, line, kind and name."""
 
     def __init__(self, source: Source) -> None:
+        super().__init__(
+            source.file, source.ref, document_locator(source.file, source.kind, source.namespace, source.name)
+        )
         self.source = source
-
-    def fail(self, field_path: str, message: str, hint: str | None = None) -> InputError:
-        return InputError(message, file=self.source.file, obj=self.source.ref, field=field_path, hint=hint)
-
-    def mapping(self, value: Any, field_path: str, *, required: bool = True) -> dict[str, Any]:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(field_path, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-    def sequence(self, value: Any, field_path: str, *, required: bool = False) -> list[Any]:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return []
-        if not isinstance(value, list):
-            raise self.fail(field_path, f"must be a list, got {type(value).__name__}")
-        return value
-
-    def string(self, value: Any, field_path: str, *, required: bool = True, default: str = "") -> str:
-        if value is None or value == "":
-            if required:
-                raise self.fail(field_path, "is missing")
-            return default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(field_path, f"must be a string, got {type(value).__name__}")
-        return str(value)
-
-    def port(self, value: Any, field_path: str, *, required: bool = True) -> int | None:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise self.fail(field_path, f"must be a port number from 1 to 65535, got {value!r}")
-        return value
 
     def duration(self, value: Any, field_path: str) -> float | None:
         if value is None:
@@ -417,36 +380,29 @@ class _Reader:
             raise self.fail(field_path, str(exc)) from None
 
 
-# libyaml's loader when PyYAML has it: the same safe subset, about six times faster, which
-# matters for estates of hundreds of objects.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _iter_documents(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot be read: {exc}", file=str(path)) from None
-    try:
-        documents = list(yaml.load_all(text, Loader=_SAFE_LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"is not valid YAML{where}: {problem}", file=str(path)) from None
+def _iter_documents(path: Path) -> Iterator[Any]:
+    """The objects of one file: each document, and each item of a `kind: List`."""
+    file = str(path)
+    documents = [d for d in load_all(path) if d is not None]
     for index, document in enumerate(documents):
-        if document is None:
-            continue
         if not isinstance(document, dict):
             raise InputError(
                 f"document {index + 1} is a {type(document).__name__}, not a Kubernetes object",
-                file=str(path),
+                file=file,
+                line=document_line(file, index),
             )
-        if document.get("kind") == "List" or str(document.get("kind", "")).endswith("List"):
-            for item in document.get("items") or []:
-                yield index, item
+        if str(document.get("kind", "")).endswith("List"):
+            for item_index, item in enumerate(document.get("items") or []):
+                if not isinstance(item, dict):
+                    raise InputError(
+                        f"is a {type(item).__name__}, not a Kubernetes object",
+                        file=file,
+                        line=document_line(file, index),
+                        field=f"items[{item_index}]",
+                    )
+                yield item
         else:
-            yield index, document
+            yield document
 
 
 def yaml_files(root: Path) -> list[Path]:
@@ -474,7 +430,7 @@ def load_documents(root: Path | str) -> list[Document]:
     files = yaml_files(root_path)
     if not files:
         raise InputError("holds no .yaml or .yml files", file=str(root_path))
-    return [(str(path), obj) for path in files for _, obj in _iter_documents(path)]
+    return [(str(path), obj) for path in files for obj in _iter_documents(path)]
 
 
 def parse_documents(root: Path | str, documents: Iterable[Document], *, lenient_routes: bool = False) -> ManifestSet:
@@ -581,11 +537,11 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     ports: list[ServicePort] = []
     for index, item in enumerate(reader.sequence(spec.get("ports"), "spec.ports")):
         where = f"spec.ports[{index}]"
-        entry = reader.mapping(item, where)
+        entry = reader.mapping(item, where, required=True)
         number = reader.port(entry.get("port"), f"{where}.port")
         assert number is not None
         ports.append(
@@ -601,14 +557,14 @@ def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
 
 
 def _parse_ingress_backend(reader: _Reader, value: Any, where: str) -> IngressBackend:
-    backend = reader.mapping(value, where)
+    backend = reader.mapping(value, where, required=True)
     service = reader.mapping(backend.get("service"), f"{where}.service", required=False)
     if not service:
         if backend.get("resource"):
             raise reader.fail(f"{where}.resource", "resource backends are not supported; use a Service")
         raise reader.fail(f"{where}.service", "is missing")
     name = reader.string(service.get("name"), f"{where}.service.name")
-    port = reader.mapping(service.get("port"), f"{where}.service.port")
+    port = reader.mapping(service.get("port"), f"{where}.service.port", required=True)
     number = reader.port(port.get("number"), f"{where}.service.port.number", required=False)
     port_name = reader.string(port.get("name"), f"{where}.service.port.name", required=False) or None
     if number is None and port_name is None:
@@ -620,7 +576,7 @@ _PATH_TYPES = {"Exact", "Prefix", "ImplementationSpecific"}
 
 
 def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     metadata = obj["metadata"]
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     class_name = reader.string(spec.get("ingressClassName"), "spec.ingressClassName", required=False)
@@ -630,14 +586,14 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
     rules = reader.sequence(spec.get("rules"), "spec.rules")
     for rule_index, rule_value in enumerate(rules):
         rule_where = f"spec.rules[{rule_index}]"
-        rule = reader.mapping(rule_value, rule_where)
+        rule = reader.mapping(rule_value, rule_where, required=True)
         host = reader.string(rule.get("host"), f"{rule_where}.host", required=False)
         http = reader.mapping(rule.get("http"), f"{rule_where}.http", required=False)
         for path_index, path_value in enumerate(
             reader.sequence(http.get("paths"), f"{rule_where}.http.paths", required=bool(http))
         ):
             where = f"{rule_where}.http.paths[{path_index}]"
-            item = reader.mapping(path_value, where)
+            item = reader.mapping(path_value, where, required=True)
             path = reader.string(item.get("path"), f"{where}.path", required=False, default="/")
             # A missing pathType is treated as Prefix (ref: ingress-nginx path matching).
             path_type = reader.string(item.get("pathType"), f"{where}.pathType", required=False, default="Prefix")
@@ -649,7 +605,7 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
             paths.append(IngressPath(host, path, path_type, backend, where))
     tls: list[IngressTLS] = []
     for index, entry_value in enumerate(reader.sequence(spec.get("tls"), "spec.tls")):
-        entry = reader.mapping(entry_value, f"spec.tls[{index}]")
+        entry = reader.mapping(entry_value, f"spec.tls[{index}]", required=True)
         hosts = tuple(str(h) for h in reader.sequence(entry.get("hosts"), f"spec.tls[{index}].hosts"))
         secret = reader.string(entry.get("secretName"), f"spec.tls[{index}].secretName", required=False)
         tls.append(IngressTLS(hosts, secret))
@@ -676,13 +632,13 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
 
 
 def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     gateway_class = reader.string(spec.get("gatewayClassName"), "spec.gatewayClassName")
     listeners: list[Listener] = []
     names: set[str] = set()
     for index, value in enumerate(reader.sequence(spec.get("listeners"), "spec.listeners", required=True)):
         where = f"spec.listeners[{index}]"
-        item = reader.mapping(value, where)
+        item = reader.mapping(value, where, required=True)
         name = reader.string(item.get("name"), f"{where}.name")
         if name in names:
             raise reader.fail(f"{where}.name", f"listener name {name!r} is used twice")
@@ -697,7 +653,7 @@ def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
         for ref_index, ref_value in enumerate(
             reader.sequence(tls.get("certificateRefs"), f"{where}.tls.certificateRefs")
         ):
-            ref = reader.mapping(ref_value, f"{where}.tls.certificateRefs[{ref_index}]")
+            ref = reader.mapping(ref_value, f"{where}.tls.certificateRefs[{ref_index}]", required=True)
             refs.append(
                 CertRef(
                     reader.string(ref.get("name"), f"{where}.tls.certificateRefs[{ref_index}].name"),
@@ -730,7 +686,7 @@ def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
 
 
 def _parse_string_match(reader: _Reader, value: Any, where: str) -> HeaderMatch:
-    item = reader.mapping(value, where)
+    item = reader.mapping(value, where, required=True)
     return HeaderMatch(
         name=reader.string(item.get("name"), f"{where}.name"),
         value=reader.string(item.get("value"), f"{where}.value", required=False),
@@ -742,12 +698,12 @@ _ROUTE_PATH_TYPES = {"Exact", "PathPrefix", "RegularExpression"}
 
 
 def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     parents: list[ParentRef] = []
     for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True)):
         where = f"spec.parentRefs[{index}]"
-        item = reader.mapping(value, where)
+        item = reader.mapping(value, where, required=True)
         parents.append(
             ParentRef(
                 name=reader.string(item.get("name"), f"{where}.name"),
@@ -762,11 +718,11 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
     rule_values = reader.sequence(spec.get("rules"), "spec.rules") or [{}]
     for rule_index, rule_value in enumerate(rule_values):
         rule_where = f"spec.rules[{rule_index}]"
-        rule = reader.mapping(rule_value, rule_where)
+        rule = reader.mapping(rule_value, rule_where, required=True)
         matches: list[RouteMatch] = []
         for match_index, match_value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches")):
             where = f"{rule_where}.matches[{match_index}]"
-            match = reader.mapping(match_value, where)
+            match = reader.mapping(match_value, where, required=True)
             path = reader.mapping(match.get("path"), f"{where}.path", required=False)
             path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
             if path_type not in _ROUTE_PATH_TYPES:
@@ -795,7 +751,7 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
         if not matches:
             matches.append(RouteMatch("PathPrefix", "/", "", (), ()))
         filters = [
-            reader.mapping(f, f"{rule_where}.filters[{i}]")
+            reader.mapping(f, f"{rule_where}.filters[{i}]", required=True)
             for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
         ]
         for i, item in enumerate(filters):
@@ -805,10 +761,10 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
             reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs")
         ):
             where = f"{rule_where}.backendRefs[{backend_index}]"
-            backend = reader.mapping(backend_value, where)
+            backend = reader.mapping(backend_value, where, required=True)
             kind = str(backend.get("kind") or "Service")
             backend_filters = tuple(
-                reader.mapping(f, f"{where}.filters[{i}]")
+                reader.mapping(f, f"{where}.filters[{i}]", required=True)
                 for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
             )
             backends.append(
@@ -842,7 +798,7 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
 
 
 def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTLSPolicy:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     targets: list[PolicyTarget] = []
     raw_targets = spec.get("targetRefs")
@@ -850,7 +806,7 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
         raw_targets = [spec["targetRef"]]
     for index, value in enumerate(reader.sequence(raw_targets, "spec.targetRefs", required=True)):
         where = f"spec.targetRefs[{index}]"
-        item = reader.mapping(value, where)
+        item = reader.mapping(value, where, required=True)
         targets.append(
             PolicyTarget(
                 group=str(item.get("group") or ""),
@@ -859,12 +815,12 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
                 section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
             )
         )
-    validation = reader.mapping(spec.get("validation"), "spec.validation")
+    validation = reader.mapping(spec.get("validation"), "spec.validation", required=True)
     ca_maps: list[str] = []
     for index, value in enumerate(
         reader.sequence(validation.get("caCertificateRefs"), "spec.validation.caCertificateRefs")
     ):
-        item = reader.mapping(value, f"spec.validation.caCertificateRefs[{index}]")
+        item = reader.mapping(value, f"spec.validation.caCertificateRefs[{index}]", required=True)
         ca_maps.append(reader.string(item.get("name"), f"spec.validation.caCertificateRefs[{index}].name"))
     hostname = reader.string(validation.get("hostname"), "spec.validation.hostname")
     return BackendTLSPolicy(
@@ -887,7 +843,7 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
 def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> list[GrantPeer]:
     peers = []
     for index, item_value in enumerate(reader.sequence(value, where, required=True)):
-        item = reader.mapping(item_value, f"{where}[{index}]")
+        item = reader.mapping(item_value, f"{where}[{index}]", required=True)
         peers.append(
             GrantPeer(
                 group=str(item.get("group") or ""),
@@ -900,7 +856,7 @@ def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> lis
 
 
 def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGrant:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     return ReferenceGrant(
         src,
@@ -912,11 +868,11 @@ def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGra
 
 
 def _parse_network_policy(reader: _Reader, obj: dict[str, Any]) -> NetworkPolicy:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     selector = reader.mapping(spec.get("endpointSelector"), "spec.endpointSelector", required=False)
     ingress = [
-        reader.mapping(rule, f"spec.ingress[{i}]")
+        reader.mapping(rule, f"spec.ingress[{i}]", required=True)
         for i, rule in enumerate(reader.sequence(spec.get("ingress"), "spec.ingress"))
     ]
     return NetworkPolicy(src, src.kind, src.namespace, src.name, selector, ingress)

@@ -47,6 +47,7 @@ from cutover.lab.profiles import (
 )
 from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
 from cutover.probe_rules import path_rules
+from cutover.yamlread import load_one
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
 
@@ -92,10 +93,7 @@ def load_overlay(manifests_dir: Path) -> dict[str, Any]:
     for name in sorted(OVERLAY_NAMES):
         path = directory / name
         if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise InputError(f"is not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+            data = load_one(path) or {}
             if not isinstance(data, dict):
                 raise InputError("must be a mapping", file=str(path))
             data["_path"] = str(path)
