@@ -8,6 +8,7 @@ names. Every complaint is one InputError naming file (and line), object and fiel
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -89,9 +90,20 @@ def load_one(path: Path, hint: str | None = None) -> Any:
 
 def _compose(file: str) -> list[yaml.Node]:
     try:
+        stat = Path(file).stat()
+    except (OSError, ValueError):
+        return []  # not a file: objects read from the API, or added by a lab fault
+    return _compose_version(file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _compose_version(file: str, mtime_ns: int, size: int) -> list[yaml.Node]:
+    """A file's composed documents, kept while it is unchanged: a lenient read may complain
+    about many routes of one file."""
+    try:
         text = Path(file).read_text(encoding="utf-8")
         return [node for node in yaml.compose_all(text, Loader=_SAFE_LOADER) if node is not None]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import yaml
 
-from cutover import annotations as ann
 from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
+from cutover.ingress_targets import migrated_ingresses, service_entry
 from cutover.lab.envoy_render import EnvoyConfig, GatewayListener, gateway_listeners, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
@@ -45,8 +45,7 @@ from cutover.lab.profiles import (
     profile_for_bundle,
     with_stream_idle_timeout,
 )
-from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
-from cutover.probe_rules import path_rules
+from cutover.manifests import OVERLAY_NAMES, Ingress, ManifestSet, ServicePort, load_documents, parse_documents
 from cutover.yamlread import load_one
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
@@ -551,18 +550,14 @@ class Lab:
         layout = self.layout
         vantage = {**DEFAULT_VANTAGE_POINTS, **(self.overlay.get("vantage_points") or {})}
         services: list[dict[str, Any]] = []
-        names = [i.name for i in self.manifests.ingresses]
         served = set(self.nginx.served) if self.nginx is not None else None
-        for ingress in self.manifests.ingresses:
-            if not ingress.paths:
-                continue
+        for ingress in migrated_ingresses(self.manifests):
             if served is not None and ingress.source.ref not in served:
                 # Not served by the controller (class, rejected) or a canary merged into its main.
                 continue
-            name = ingress.name if names.count(ingress.name) == 1 else f"{ingress.namespace}/{ingress.name}"
-            service_targets = self._service_target(name, ingress, vantage)
-            service_targets["unverified"] = self._unverified(ingress, service_targets["host"])
-            services.append(service_targets)
+            entry = self._service_target(ingress, vantage)
+            entry["unverified"] = self._unverified(ingress, entry["host"])
+            services.append(entry)
         overlay_services = self.overlay.get("services") or {}
         for entry in services:
             extra = overlay_services.get(entry["name"])
@@ -625,7 +620,7 @@ class Lab:
             )
         return result
 
-    def _unverified(self, ingress: Any, host: str) -> list[dict[str, str]]:
+    def _unverified(self, ingress: Ingress, host: str) -> list[dict[str, str]]:
         """The behaviours of this service the lab does not model: its Ingress's, and those of the
         HTTPRoutes serving its host. Each becomes a "not verified" result."""
         assert self.manifests is not None
@@ -641,28 +636,15 @@ class Lab:
                 found.append({"behaviour": note.message, "object": note.obj, "side": note.side, "verify": note.verify})
         return found
 
-    def _service_target(self, name: str, ingress: Any, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def _service_target(self, ingress: Ingress, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """The shared service entry of the Ingress, with what the lab knows of the Gateway."""
         assert self.manifests is not None and self.envoy is not None
-
-        checks = ann.checks_for(ingress)
-        host = ingress.hosts[0]
-        backends = sorted({f"{ingress.namespace}/{p.backend.service}" for p in ingress.paths})
-        entry: dict[str, Any] = {
-            "name": name,
-            "namespace": ingress.namespace,
-            "ingress": f"{ingress.namespace}/{ingress.name}",
-            "host": host,
-            "wave": ann.proposed_wave(ingress, self.manifests.ingresses),
-            "complexity": ann.complexity(ingress),
-            "backends": backends,
-            # Every host and rule of the Ingress, and the HTTPRoute matches for its hosts and Services.
-            "paths": path_rules(self.manifests, ingress),
-            "checks": checks,
-            "scheme": "https" if host in ingress.tls_hosts() else "http",
-        }
-        entry.update(self._limit_settings(ingress, host, checks))
+        entry = service_entry(self.manifests, ingress)
+        checks: list[str] = entry["checks"]
+        self._add_limit_settings(entry, ingress)
         _add_source_ip(entry, ingress, vantage)
         if "backend_tls" in checks:
+            backends = entry["backends"]
             modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
             policies = [
                 p
@@ -674,30 +656,26 @@ class Lab:
                 entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
 
-    def _limit_settings(self, ingress: Any, host: str, checks: list[str]) -> dict[str, Any]:
-        """The timeouts (and sse) settings of one service: nginx's idle limit, and per rule the
-        Gateway's total limit read from the HTTPRoute rule that serves the path."""
+    def _add_limit_settings(self, entry: dict[str, Any], ingress: Ingress) -> None:
+        """The Gateway's side of the timeouts (and the sse settings) of one service: its stream
+        idle limit, and per rule the total limit read from the HTTPRoute rule that serves the path."""
         assert self.profile is not None
+        host, checks = entry["host"], entry["checks"]
         paths = [p.path for p in ingress.paths if p.host == host]
         sse_path = "/v1/chat/completions"
         probed = [*paths, sse_path] if "sse" in checks else paths
-        timeouts: dict[str, Any] = {
-            "read_timeout": ann.read_timeout(ingress),
-            "gateway_idle": self.profile.stream_idle_timeout,
-            "paths": [
-                {"path": path, "gateway_total": self._gateway_total(host, path)} for path in dict.fromkeys(probed)
-            ],
-        }
-        settings: dict[str, Any] = {"timeouts": timeouts}
+        entry["timeouts"]["gateway_idle"] = self.profile.stream_idle_timeout
+        entry["timeouts"]["paths"] = [
+            {"path": path, "gateway_total": self._gateway_total(host, path)} for path in dict.fromkeys(probed)
+        ]
         if "sse" in checks:
-            settings["sse"] = {
+            entry["sse"] = {
                 "path": sse_path,
                 "streams": [
                     {"name": "long", "events": 18, "interval": 1.0},
                     {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
                 ],
             }
-        return settings
 
     def _gateway_total(self, host: str, path: str) -> float:
         """The total-duration limit of the HTTPRoute rule Envoy picks for host and path (0: none).
