@@ -72,7 +72,6 @@ class Service:
     namespace: str
     name: str
     ports: tuple[ServicePort, ...]
-    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     selector: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -108,7 +107,6 @@ class Ingress:
     paths: list[IngressPath]
     tls: list[IngressTLS]
     default_backend: IngressBackend | None
-    labels: dict[str, str] = field(default_factory=dict)
     # spec.ingressClassName and the legacy kubernetes.io/ingress.class annotation, apart:
     # the controller reads them in that order (ingress_class above is whichever is set).
     class_name: str = ""
@@ -205,8 +203,6 @@ class BackendRef:
     group: str = ""
     # backendRefs[].filters: applied only to requests sent to this backend.
     filters: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
-    # Whether the namespace was written (a cross-namespace reference needs a ReferenceGrant).
-    explicit_namespace: bool = False
 
 
 @dataclass
@@ -304,10 +300,8 @@ class Secret:
     source: Source
     namespace: str
     name: str
-    type: str
-    data_keys: set[str]
     # base64 values as the object carries them under `data`.
-    data: dict[str, str] = field(default_factory=dict)
+    data: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -524,16 +518,9 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
         )
     elif kind == "Secret":
         data = {str(k): str(v) for k, v in reader.mapping(obj.get("data"), "data", required=False).items()}
-        keys = set(data) | set(reader.mapping(obj.get("stringData"), "stringData", required=False))
-        result.secrets[(source.namespace, source.name)] = Secret(
-            source, source.namespace, source.name, str(obj.get("type", "Opaque")), keys, data
-        )
+        result.secrets[(source.namespace, source.name)] = Secret(source, source.namespace, source.name, data)
     else:
         result.others.append(obj)
-
-
-def _labels(obj: dict[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (obj["metadata"].get("labels") or {}).items()}
 
 
 def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
@@ -553,7 +540,7 @@ def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
         )
     selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
     src = reader.source
-    return Service(src, src.namespace, src.name, tuple(ports), _labels(obj), selector)
+    return Service(src, src.namespace, src.name, tuple(ports), selector)
 
 
 def _parse_ingress_backend(reader: _Reader, value: Any, where: str) -> IngressBackend:
@@ -624,7 +611,6 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
         paths,
         tls,
         default_backend,
-        _labels(obj),
         class_name,
         class_annotation,
         str(metadata.get("creationTimestamp") or ""),
@@ -777,7 +763,6 @@ def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
                     kind=kind,
                     group=str(backend.get("group") or ""),
                     filters=backend_filters,
-                    explicit_namespace=bool(backend.get("namespace")),
                 )
             )
         timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)

@@ -481,9 +481,7 @@ def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
     source = f.string(entry.get("source"), f"{where}.source", required=False, default="ingress")
     if source not in PATH_SOURCES:
         raise f.fail(f"{where}.source", f"must be one of {', '.join(PATH_SOURCES)}, got {source!r}")
-    regex = entry.get("regex", False)
-    if not isinstance(regex, bool):
-        raise f.fail(f"{where}.regex", f"must be true or false, got {regex!r}")
+    regex = f.boolean(entry.get("regex", False), f"{where}.regex")
     host = f.string(entry.get("host"), f"{where}.host", required=False) or None
     scheme = _scheme(f, entry.get("scheme"), f"{where}.scheme") if entry.get("scheme") is not None else None
     backend = f.string(entry.get("backend"), f"{where}.backend", required=False) or None
@@ -533,8 +531,8 @@ def _timeouts(f: _Fields, value: Any, where: str) -> dict[str, Any]:
     for key in TIMEOUT_FIELDS:
         if entry.get(key) is not None:
             entry[key] = _seconds_field(f, entry[key], f"{where}.{key}", zero_ok=key in ("gateway_total",))
-    if "beyond_limit" in entry and not isinstance(entry["beyond_limit"], bool):
-        raise f.fail(f"{where}.beyond_limit", f"must be true or false, got {entry['beyond_limit']!r}")
+    if "beyond_limit" in entry:
+        f.boolean(entry["beyond_limit"], f"{where}.beyond_limit")
     read_timeout = entry.get("read_timeout", 60.0)
     if entry.get("idle_margin") is not None and entry["idle_margin"] >= read_timeout:
         raise f.fail(

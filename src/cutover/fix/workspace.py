@@ -139,13 +139,6 @@ class Workspace:
                         return document, obj
         return None
 
-    def all_objects(self, kind: str) -> Iterator[tuple[YamlDocument, dict[str, Any]]]:
-        for file in self.files:
-            for document in file.documents:
-                for obj in document.objects():
-                    if obj.get("kind") == kind:
-                        yield document, obj
-
     def add(self, file_name: str, obj: dict[str, Any], comment: str) -> None:
         """A new object in a file of its own (several objects may share one file)."""
         relative = Path(NEW_OBJECTS_DIR) / file_name

@@ -1,7 +1,7 @@
 """The embedded lab: probe backends, nginx and Envoy on loopback, from one manifests directory.
 
 `Lab.up()` renders both sides, starts every process, waits until each answers and
-writes `<state>/targets.yaml`; `Lab.down()` stops every process it recorded, by pid.
+writes `<state>/targets.yaml`; `Lab.stop()` stops every process it recorded, by pid.
 """
 
 from __future__ import annotations
@@ -206,9 +206,6 @@ class Lab:
         left = stop_processes(self.processes)
         self.processes.clear()
         return left
-
-    def down(self) -> list[str]:
-        return Lab.stop(self.state_dir)
 
     @staticmethod
     def stop(state_dir: Path) -> list[str]:
