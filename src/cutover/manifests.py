@@ -686,100 +686,98 @@ _ROUTE_PATH_TYPES = {"Exact", "PathPrefix", "RegularExpression"}
 def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
     spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
-    parents: list[ParentRef] = []
-    for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True)):
-        where = f"spec.parentRefs[{index}]"
-        item = reader.mapping(value, where, required=True)
-        parents.append(
-            ParentRef(
-                name=reader.string(item.get("name"), f"{where}.name"),
-                namespace=str(item.get("namespace") or src.namespace),
-                section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
-                port=reader.port(item.get("port"), f"{where}.port", required=False),
-                kind=str(item.get("kind") or "Gateway"),
-            )
-        )
+    parents = [
+        _parse_parent_ref(reader, value, f"spec.parentRefs[{index}]")
+        for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True))
+    ]
     hostnames = [str(h) for h in reader.sequence(spec.get("hostnames"), "spec.hostnames")]
-    rules: list[RouteRule] = []
+    # A route without rules has one rule matching every path (the API server's default).
     rule_values = reader.sequence(spec.get("rules"), "spec.rules") or [{}]
-    for rule_index, rule_value in enumerate(rule_values):
-        rule_where = f"spec.rules[{rule_index}]"
-        rule = reader.mapping(rule_value, rule_where, required=True)
-        matches: list[RouteMatch] = []
-        for match_index, match_value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches")):
-            where = f"{rule_where}.matches[{match_index}]"
-            match = reader.mapping(match_value, where, required=True)
-            path = reader.mapping(match.get("path"), f"{where}.path", required=False)
-            path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
-            if path_type not in _ROUTE_PATH_TYPES:
-                raise reader.fail(
-                    f"{where}.path.type",
-                    f"must be one of {sorted(_ROUTE_PATH_TYPES)}, got {path_type!r}",
-                )
-            path_value = reader.string(path.get("value"), f"{where}.path.value", required=False, default="/")
-            if path_type != "RegularExpression" and not path_value.startswith("/"):
-                raise reader.fail(f"{where}.path.value", f"must start with '/', got {path_value!r}")
-            matches.append(
-                RouteMatch(
-                    path_type=path_type,
-                    path_value=path_value,
-                    method=reader.string(match.get("method"), f"{where}.method", required=False),
-                    headers=tuple(
-                        _parse_string_match(reader, h, f"{where}.headers[{i}]")
-                        for i, h in enumerate(reader.sequence(match.get("headers"), f"{where}.headers"))
-                    ),
-                    query_params=tuple(
-                        _parse_string_match(reader, q, f"{where}.queryParams[{i}]")
-                        for i, q in enumerate(reader.sequence(match.get("queryParams"), f"{where}.queryParams"))
-                    ),
-                )
-            )
-        if not matches:
-            matches.append(RouteMatch("PathPrefix", "/", "", (), ()))
-        filters = [
-            reader.mapping(f, f"{rule_where}.filters[{i}]", required=True)
-            for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
-        ]
-        for i, item in enumerate(filters):
-            reader.string(item.get("type"), f"{rule_where}.filters[{i}].type")
-        backends: list[BackendRef] = []
-        for backend_index, backend_value in enumerate(
-            reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs")
-        ):
-            where = f"{rule_where}.backendRefs[{backend_index}]"
-            backend = reader.mapping(backend_value, where, required=True)
-            kind = str(backend.get("kind") or "Service")
-            backend_filters = tuple(
-                reader.mapping(f, f"{where}.filters[{i}]", required=True)
-                for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
-            )
-            backends.append(
-                BackendRef(
-                    name=reader.string(backend.get("name"), f"{where}.name"),
-                    namespace=str(backend.get("namespace") or src.namespace),
-                    # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
-                    port=reader.port(backend.get("port"), f"{where}.port", required=False),
-                    weight=int(backend.get("weight", 1)),
-                    kind=kind,
-                    group=str(backend.get("group") or ""),
-                    filters=backend_filters,
-                )
-            )
-        timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
-        rules.append(
-            RouteRule(
-                index=rule_index,
-                matches=matches,
-                filters=filters,
-                backend_refs=backends,
-                timeout_request=reader.duration(timeouts.get("request"), f"{rule_where}.timeouts.request"),
-                timeout_backend_request=reader.duration(
-                    timeouts.get("backendRequest"), f"{rule_where}.timeouts.backendRequest"
-                ),
-            )
-        )
+    rules = [_parse_route_rule(reader, index, value) for index, value in enumerate(rule_values)]
     annotations = {str(k): str(v) for k, v in (obj["metadata"].get("annotations") or {}).items()}
     return HTTPRoute(src, src.namespace, src.name, parents, hostnames, rules, annotations, obj)
+
+
+def _parse_parent_ref(reader: _Reader, value: Any, where: str) -> ParentRef:
+    item = reader.mapping(value, where, required=True)
+    return ParentRef(
+        name=reader.string(item.get("name"), f"{where}.name"),
+        namespace=str(item.get("namespace") or reader.source.namespace),
+        section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
+        port=reader.port(item.get("port"), f"{where}.port", required=False),
+        kind=str(item.get("kind") or "Gateway"),
+    )
+
+
+def _parse_route_rule(reader: _Reader, rule_index: int, rule_value: Any) -> RouteRule:
+    rule_where = f"spec.rules[{rule_index}]"
+    rule = reader.mapping(rule_value, rule_where, required=True)
+    matches = [
+        _parse_route_match(reader, value, f"{rule_where}.matches[{index}]")
+        for index, value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches"))
+    ] or [RouteMatch("PathPrefix", "/", "", (), ())]
+    filters = [
+        reader.mapping(f, f"{rule_where}.filters[{i}]", required=True)
+        for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
+    ]
+    for i, item in enumerate(filters):
+        reader.string(item.get("type"), f"{rule_where}.filters[{i}].type")
+    backends = [
+        _parse_backend_ref(reader, value, f"{rule_where}.backendRefs[{index}]")
+        for index, value in enumerate(reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs"))
+    ]
+    timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
+    return RouteRule(
+        index=rule_index,
+        matches=matches,
+        filters=filters,
+        backend_refs=backends,
+        timeout_request=reader.duration(timeouts.get("request"), f"{rule_where}.timeouts.request"),
+        timeout_backend_request=reader.duration(
+            timeouts.get("backendRequest"), f"{rule_where}.timeouts.backendRequest"
+        ),
+    )
+
+
+def _parse_route_match(reader: _Reader, value: Any, where: str) -> RouteMatch:
+    match = reader.mapping(value, where, required=True)
+    path = reader.mapping(match.get("path"), f"{where}.path", required=False)
+    path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
+    if path_type not in _ROUTE_PATH_TYPES:
+        raise reader.fail(f"{where}.path.type", f"must be one of {sorted(_ROUTE_PATH_TYPES)}, got {path_type!r}")
+    path_value = reader.string(path.get("value"), f"{where}.path.value", required=False, default="/")
+    if path_type != "RegularExpression" and not path_value.startswith("/"):
+        raise reader.fail(f"{where}.path.value", f"must start with '/', got {path_value!r}")
+    return RouteMatch(
+        path_type=path_type,
+        path_value=path_value,
+        method=reader.string(match.get("method"), f"{where}.method", required=False),
+        headers=tuple(
+            _parse_string_match(reader, h, f"{where}.headers[{i}]")
+            for i, h in enumerate(reader.sequence(match.get("headers"), f"{where}.headers"))
+        ),
+        query_params=tuple(
+            _parse_string_match(reader, q, f"{where}.queryParams[{i}]")
+            for i, q in enumerate(reader.sequence(match.get("queryParams"), f"{where}.queryParams"))
+        ),
+    )
+
+
+def _parse_backend_ref(reader: _Reader, value: Any, where: str) -> BackendRef:
+    backend = reader.mapping(value, where, required=True)
+    return BackendRef(
+        name=reader.string(backend.get("name"), f"{where}.name"),
+        namespace=str(backend.get("namespace") or reader.source.namespace),
+        # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
+        port=reader.port(backend.get("port"), f"{where}.port", required=False),
+        weight=reader.integer(backend.get("weight", 1), f"{where}.weight", 0, 1_000_000),
+        kind=str(backend.get("kind") or "Service"),
+        group=str(backend.get("group") or ""),
+        filters=tuple(
+            reader.mapping(f, f"{where}.filters[{i}]", required=True)
+            for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
+        ),
+    )
 
 
 def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTLSPolicy:

@@ -582,8 +582,38 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
     f = _Fields(file)
     root = f.mapping(data, "(top level)", required=True)
     f.known(root, "(top level)", _KNOWN_KEYS["(top level)"])
+    endpoints = _endpoints(f, root.get("endpoints"))
+    vantage = _vantage_points(f, root.get("vantage_points"))
+    default_vantage = root.get("default_vantage_point")
+    if default_vantage is not None and str(default_vantage) not in vantage:
+        raise f.fail("default_vantage_point", f"names {default_vantage!r}, which vantage_points does not define")
+    services: list[ServiceTarget] = []
+    for index, value in enumerate(f.sequence(root.get("services"), "services", required=True)):
+        service = _service(f, value, f"services[{index}]", vantage)
+        if any(other.name == service.name for other in services):
+            raise f.fail(f"services[{index}].name", f"service {service.name!r} is listed twice")
+        services.append(service)
+    waivers = _waivers(f, root.get("waivers"))
+    return Targets(
+        path=Path(file) if file != "<targets>" else None,
+        endpoints=endpoints,
+        services=services,
+        vantage_points=vantage,
+        default_vantage_point=str(default_vantage) if default_vantage is not None else None,
+        ca_bundle=_ca_bundle(f, root.get("ca_bundle")),
+        waivers=waivers,
+        source=f.mapping(root.get("source"), "source", required=False),
+        settings=f.mapping(root.get("settings"), "settings", required=False),
+        notes=[str(n) for n in f.sequence(root.get("notes"), "notes")],
+        redact_headers=[str(h).lower() for h in f.sequence(root.get("redact_headers"), "redact_headers")],
+        identity=_identity(f, root.get("identity"), "identity"),
+        path_attempts=_path_attempts(f, root.get("paths")),
+    )
+
+
+def _endpoints(f: _Fields, value: Any) -> dict[str, Endpoint]:
     endpoints: dict[str, Endpoint] = {}
-    raw_endpoints = f.mapping(root.get("endpoints"), "endpoints", required=True)
+    raw_endpoints = f.mapping(value, "endpoints", required=True)
     f.known(raw_endpoints, "endpoints", _KNOWN_KEYS["endpoints"])
     for side in ("nginx", "gateway"):
         entry = f.mapping(raw_endpoints.get(side), f"endpoints.{side}", required=True)
@@ -594,81 +624,79 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
             http_port=f.integer(entry.get("http_port", 80), f"endpoints.{side}.http_port", 1),
             https_port=f.integer(entry.get("https_port", 443), f"endpoints.{side}.https_port", 1),
         )
+    return endpoints
+
+
+def _vantage_points(f: _Fields, value: Any) -> dict[str, VantagePoint]:
     vantage: dict[str, VantagePoint] = {}
-    for name, value in f.mapping(root.get("vantage_points"), "vantage_points", required=False).items():
-        entry = f.mapping(value, f"vantage_points.{name}", required=True)
+    for name, item in f.mapping(value, "vantage_points", required=False).items():
+        entry = f.mapping(item, f"vantage_points.{name}", required=True)
         f.known(entry, f"vantage_points.{name}", _KNOWN_KEYS["vantage point"])
         vantage[str(name)] = VantagePoint(
             str(name),
             f.string(entry.get("address"), f"vantage_points.{name}.address", required=False) or None,
             f.string(entry.get("description"), f"vantage_points.{name}.description", required=False),
         )
-    default_vantage = root.get("default_vantage_point")
-    if default_vantage is not None and str(default_vantage) not in vantage:
-        raise f.fail("default_vantage_point", f"names {default_vantage!r}, which vantage_points does not define")
-    services: list[ServiceTarget] = []
-    seen: set[str] = set()
-    for index, value in enumerate(f.sequence(root.get("services"), "services", required=True)):
-        where = f"services[{index}]"
-        entry = f.mapping(value, where, required=True)
-        name = f.string(entry.get("name"), f"{where}.name")
-        f.known(entry, f"services[{name}]", _KNOWN_KEYS["service"])
-        if name in seen:
-            raise f.fail(f"{where}.name", f"service {name!r} is listed twice")
-        seen.add(name)
-        where = f"services[{name}]"
-        known_checks = check_kinds()
-        checks = [str(c) for c in f.sequence(entry.get("checks"), f"{where}.checks")] or list(known_checks[:1])
-        for check in checks:
-            if check not in known_checks:
-                raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(known_checks)}")
-        paths = [
-            _path_rule(f, item, f"{where}.paths[{path_index}]")
-            for path_index, item in enumerate(f.sequence(entry.get("paths"), f"{where}.paths"))
-        ]
-        service_vantage = entry.get("vantage_point")
-        if service_vantage is not None and str(service_vantage) not in vantage:
-            raise f.fail(f"{where}.vantage_point", f"names {service_vantage!r}, which vantage_points does not define")
-        source_ip = f.mapping(entry.get("source_ip"), f"{where}.source_ip", required=False)
-        for key in ("allowed", "denied"):
-            for vp in f.sequence(source_ip.get(key), f"{where}.source_ip.{key}"):
-                if str(vp) not in vantage:
-                    raise f.fail(f"{where}.source_ip.{key}", f"names vantage point {vp!r}, which is not defined")
-        backend_tls = f.mapping(entry.get("backend_tls"), f"{where}.backend_tls", required=False)
-        if backend_tls and str(backend_tls.get("mode", "A")) not in ("A", "B"):
-            raise f.fail(
-                f"{where}.backend_tls.mode",
-                f"must be A (BackendTLSPolicy) or B (plain backend), got {backend_tls.get('mode')!r}",
-            )
-        redirects = f.mapping(entry.get("redirects"), f"{where}.redirects", required=False)
-        services.append(
-            ServiceTarget(
-                name=name,
-                host=f.string(entry.get("host"), f"{where}.host"),
-                wave=f.integer(entry.get("wave", 1), f"{where}.wave", 1, 99),
-                namespace=f.string(entry.get("namespace"), f"{where}.namespace", required=False),
-                complexity=f.string(entry.get("complexity"), f"{where}.complexity", required=False),
-                backends=[str(b) for b in f.sequence(entry.get("backends"), f"{where}.backends")],
-                paths=paths,
-                checks=checks,
-                timeouts=_timeouts(f, entry.get("timeouts"), f"{where}.timeouts"),
-                sse=f.mapping(entry.get("sse"), f"{where}.sse", required=False),
-                source_ip=source_ip,
-                backend_tls=backend_tls,
-                redirects=redirects,
-                headers=f.mapping(entry.get("headers"), f"{where}.headers", required=False),
-                expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
-                vantage_point=str(service_vantage) if service_vantage is not None else None,
-                scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
-                unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
-                identity=_identity(f, entry.get("identity"), f"{where}.identity"),
-                redirect_accept=_redirect_accept(f, redirects, f"{where}.redirects"),
-            )
+    return vantage
+
+
+def _service(f: _Fields, value: Any, where: str, vantage: dict[str, VantagePoint]) -> ServiceTarget:
+    entry = f.mapping(value, where, required=True)
+    name = f.string(entry.get("name"), f"{where}.name")
+    where = f"services[{name}]"
+    f.known(entry, where, _KNOWN_KEYS["service"])
+    known_checks = check_kinds()
+    checks = [str(c) for c in f.sequence(entry.get("checks"), f"{where}.checks")] or list(known_checks[:1])
+    for check in checks:
+        if check not in known_checks:
+            raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(known_checks)}")
+    service_vantage = entry.get("vantage_point")
+    if service_vantage is not None and str(service_vantage) not in vantage:
+        raise f.fail(f"{where}.vantage_point", f"names {service_vantage!r}, which vantage_points does not define")
+    source_ip = f.mapping(entry.get("source_ip"), f"{where}.source_ip", required=False)
+    for key in ("allowed", "denied"):
+        for vp in f.sequence(source_ip.get(key), f"{where}.source_ip.{key}"):
+            if str(vp) not in vantage:
+                raise f.fail(f"{where}.source_ip.{key}", f"names vantage point {vp!r}, which is not defined")
+    backend_tls = f.mapping(entry.get("backend_tls"), f"{where}.backend_tls", required=False)
+    if backend_tls and str(backend_tls.get("mode", "A")) not in ("A", "B"):
+        raise f.fail(
+            f"{where}.backend_tls.mode",
+            f"must be A (BackendTLSPolicy) or B (plain backend), got {backend_tls.get('mode')!r}",
         )
+    redirects = f.mapping(entry.get("redirects"), f"{where}.redirects", required=False)
+    return ServiceTarget(
+        name=name,
+        host=f.string(entry.get("host"), f"{where}.host"),
+        wave=f.integer(entry.get("wave", 1), f"{where}.wave", 1, 99),
+        namespace=f.string(entry.get("namespace"), f"{where}.namespace", required=False),
+        complexity=f.string(entry.get("complexity"), f"{where}.complexity", required=False),
+        backends=[str(b) for b in f.sequence(entry.get("backends"), f"{where}.backends")],
+        paths=[
+            _path_rule(f, item, f"{where}.paths[{index}]")
+            for index, item in enumerate(f.sequence(entry.get("paths"), f"{where}.paths"))
+        ],
+        checks=checks,
+        timeouts=_timeouts(f, entry.get("timeouts"), f"{where}.timeouts"),
+        sse=f.mapping(entry.get("sse"), f"{where}.sse", required=False),
+        source_ip=source_ip,
+        backend_tls=backend_tls,
+        redirects=redirects,
+        headers=f.mapping(entry.get("headers"), f"{where}.headers", required=False),
+        expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
+        vantage_point=str(service_vantage) if service_vantage is not None else None,
+        scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
+        unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
+        identity=_identity(f, entry.get("identity"), f"{where}.identity"),
+        redirect_accept=_redirect_accept(f, redirects, f"{where}.redirects"),
+    )
+
+
+def _waivers(f: _Fields, value: Any) -> list[Waiver]:
     waivers: list[Waiver] = []
-    for index, value in enumerate(f.sequence(root.get("waivers"), "waivers")):
+    for index, item in enumerate(f.sequence(value, "waivers")):
         here = f"waivers[{index}]"
-        entry = f.mapping(value, here, required=True)
+        entry = f.mapping(item, here, required=True)
         f.known(entry, here, _KNOWN_KEYS["waiver"])
         check = f.string(entry.get("check"), f"{here}.check")
         service_name = f.string(entry.get("service"), f"{here}.service")
@@ -685,30 +713,21 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
                 expires=_date(f, entry.get("expires"), f"{here}.expires"),
             )
         )
-    ca_bundle = f.string(root.get("ca_bundle"), "ca_bundle", required=False) or None
-    if ca_bundle is not None and file != "<targets>":
-        # A file's CA path is checked (relative to the file); in-memory targets are taken as given.
-        ca_path = Path(ca_bundle).expanduser()
-        if not ca_path.is_absolute():
-            ca_path = Path(file).parent / ca_path
-        if not ca_path.is_file():
-            raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")
-        ca_bundle = str(ca_path)
-    return Targets(
-        path=Path(file) if file != "<targets>" else None,
-        endpoints=endpoints,
-        services=services,
-        vantage_points=vantage,
-        default_vantage_point=str(default_vantage) if default_vantage is not None else None,
-        ca_bundle=ca_bundle,
-        waivers=waivers,
-        source=f.mapping(root.get("source"), "source", required=False),
-        settings=f.mapping(root.get("settings"), "settings", required=False),
-        notes=[str(n) for n in f.sequence(root.get("notes"), "notes")],
-        redact_headers=[str(h).lower() for h in f.sequence(root.get("redact_headers"), "redact_headers")],
-        identity=_identity(f, root.get("identity"), "identity"),
-        path_attempts=_path_attempts(f, root.get("paths")),
-    )
+    return waivers
+
+
+def _ca_bundle(f: _Fields, value: Any) -> str | None:
+    ca_bundle = f.string(value, "ca_bundle", required=False) or None
+    if ca_bundle is None or f.file == "<targets>":
+        # In-memory targets are taken as given.
+        return ca_bundle
+    # A file's CA path is checked, relative to the file.
+    ca_path = Path(ca_bundle).expanduser()
+    if not ca_path.is_absolute():
+        ca_path = Path(f.file).parent / ca_path
+    if not ca_path.is_file():
+        raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")
+    return str(ca_path)
 
 
 def _path_attempts(f: _Fields, value: Any) -> int:
