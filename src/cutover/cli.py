@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cutover {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    _add_lab_parser(commands)
+    _add_report_parser(commands)
+    _add_inventory_parser(commands)
+    _add_attach_parser(commands)
+    _add_fix_parser(commands)
+    return parser
+
+
+def _add_lab_parser(commands: Any) -> None:
     lab = commands.add_parser("lab", help="the embedded lab: real nginx and Envoy on loopback")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
     up = lab_commands.add_parser("up", help="render and start the lab, write <state>/targets.yaml, return")
@@ -57,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         lab_commands.add_parser("down", help="stop every lab process, by pid"),
     ):
         sub.add_argument("--state", type=Path, default=None, help="state directory (default: ./.lab)")
+    lab_commands.add_parser("profiles", help="list the gateway profiles")
+    lab_commands.add_parser("faults", help="list the seeded faults")
+
+
+def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="re-render the go/no-go page from one or more summary.json files (merged), or print a page to PDF",
@@ -84,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also print the page to an A4 PDF through headless Chromium (default FILE: the page's name with .pdf)",
     )
+
+
+def _add_inventory_parser(commands: Any) -> None:
     inventory = commands.add_parser(
         "inventory", help="phase 0: inventory.json, the Ingress backup, a draft targets file"
     )
@@ -98,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write a draft targets file with the checks each annotation calls for",
     )
+
+
+def _add_attach_parser(commands: Any) -> None:
     attach = commands.add_parser(
         "attach",
         help="upload the go/no-go report to the change ticket",
@@ -130,10 +150,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="attach even an incomplete run, or one made for another ticket (default: refuse)",
     )
-    _add_fix_parser(commands)
-    lab_commands.add_parser("profiles", help="list the gateway profiles")
-    lab_commands.add_parser("faults", help="list the seeded faults")
-    return parser
 
 
 def _add_fix_parser(commands: Any) -> None:

@@ -230,11 +230,35 @@ class Lab:
         options = self.options
         manifests_dir = options.manifests.resolve()
         self.overlay = load_overlay(manifests_dir)
-        documents = load_documents(manifests_dir)
-        documents, fault_profile = apply_faults(documents, options.faults)
-        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
-        self.manifests = manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         lab_settings = self.overlay.get("lab") or {}
+        self.manifests = manifests = self._load_manifests(manifests_dir, lab_settings)
+        backends = self._plan_backends(manifests)
+        layout = self._allocate_layout(manifests, backends)
+        self._mint_certificates(manifests, layout, backends)
+        self.layout = layout
+        self._backends = backends
+        self.nginx = render_nginx(
+            manifests,
+            layout,
+            load_controller_config(
+                manifests,
+                options.nginx_config,
+                str(lab_settings["nginx_configmap"]) if lab_settings.get("nginx_configmap") else None,
+            ),
+            _controller_flags(lab_settings, self.overlay.get("_path")),
+        )
+        assert self.profile is not None
+        self.envoy = render_envoy(manifests, layout, self.profile)
+        self.notes = [*self.nginx.notes, *self.envoy.notes]
+        (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
+        (self.state_dir / "envoy" / "envoy.yaml").write_text(self.envoy.to_yaml())
+
+    def _load_manifests(self, manifests_dir: Path, lab_settings: dict[str, Any]) -> ManifestSet:
+        """The manifests with the requested faults applied, and the Gateway profile they call for."""
+        options = self.options
+        documents, fault_profile = apply_faults(load_documents(manifests_dir), options.faults)
+        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
+        manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         profile_name = options.profile or fault_profile or lab_settings.get("profile")
         if not profile_name and lab_settings.get("gateway_api_bundle"):
             profile_name = profile_for_bundle(str(lab_settings["gateway_api_bundle"]))
@@ -244,14 +268,17 @@ class Lab:
             self.profile = with_stream_idle_timeout(self.profile, float(lab_settings["stream_idle_timeout"]))
         if not manifests.ingresses and not manifests.http_routes:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
+        return manifests
 
-        backends = self._plan_backends(manifests)
+    def _allocate_layout(self, manifests: ManifestSet, backends: list[_BackendPlan]) -> LabLayout:
+        """Free loopback ports for both proxies, every extra Gateway listener and every backend
+        port, and the state folders the processes write to."""
         listener_plan = gateway_listeners(manifests)
         gateway_addresses = _gateway_addresses(listener_plan)
         extra_here = [g for g in listener_plan if not g.default and gateway_addresses[g.key[:2]] == LISTEN_ADDRESS]
         backend_port_count = sum(len(b.ports) for b in backends)
         port_count = 6 + backend_port_count + len(extra_here)
-        ports = allocate_ports(LISTEN_ADDRESS, port_count, options.ports_start)
+        ports = allocate_ports(LISTEN_ADDRESS, port_count, self.options.ports_start)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("nginx/tmp", "envoy", "backends", "pki", "logs"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -288,23 +315,7 @@ class Lab:
                     next(next_port),
                     port.port in backend.tls_ports,
                 )
-        self._mint_certificates(manifests, layout, backends)
-        self.layout = layout
-        self._backends = backends
-        self.nginx = render_nginx(
-            manifests,
-            layout,
-            load_controller_config(
-                manifests,
-                options.nginx_config,
-                str(lab_settings["nginx_configmap"]) if lab_settings.get("nginx_configmap") else None,
-            ),
-            _controller_flags(lab_settings, self.overlay.get("_path")),
-        )
-        self.envoy = render_envoy(manifests, layout, self.profile)
-        self.notes = [*self.nginx.notes, *self.envoy.notes]
-        (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
-        (self.state_dir / "envoy" / "envoy.yaml").write_text(self.envoy.to_yaml())
+        return layout
 
     def _plan_backends(self, manifests: ManifestSet) -> list[_BackendPlan]:
         """One probe backend per Service any object references, with every port referenced."""
