@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover import __version__
 from cutover.errors import CutoverError, InputError
@@ -17,6 +17,10 @@ from cutover.lab.faults import FAULTS
 from cutover.lab.process import alive
 from cutover.locations import default_manifests, default_state_dir
 from cutover.report import render_reports
+
+if TYPE_CHECKING:  # cutover fix's modules load only when the command runs
+    from cutover.fix.remedies import FixPlan
+    from cutover.fix.verify import FindingResult, Selection
 
 __all__ = ["main"]
 
@@ -199,34 +203,13 @@ def _add_fix_parser(commands: Any) -> None:
 
 def _fix(args: argparse.Namespace) -> int:
     from cutover.fix import plan_fix
-    from cutover.fix.verify import FIXED, NEW, NOT_FIXED, Selection, judge, run_suite, write_fix_report
-    from cutover.lab.lab import load_overlay
+    from cutover.fix.verify import NEW, NOT_FIXED, judge, run_suite, write_fix_report
     from cutover.lab.profiles import get_profile
 
     manifests: Path = args.manifests
-    if not manifests.is_dir():
-        raise InputError("is not a directory of Kubernetes YAML", file=str(manifests))
     out: Path = args.out
-    if out.resolve() == manifests.resolve() or out.resolve().is_relative_to(manifests.resolve()):
-        raise InputError("must not be the manifests directory or inside it: cutover fix never edits DIR", file=str(out))
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("exists and is not empty: cutover fix writes a fresh copy", file=str(out))
-    before: dict[str, Any] | None = None
-    if args.from_summary is not None:
-        try:
-            before = json.loads(args.from_summary.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot be read as summary.json: {exc}", file=str(args.from_summary)) from None
-        selection = Selection.from_summary(before)
-    else:
-        selection = Selection()
-    if args.markexpr is not None:
-        selection.markexpr = args.markexpr
-    if args.keyword is not None:
-        selection.keyword = args.keyword
-    selection.faults = list(args.fault)
-    overlay_profile = (load_overlay(manifests).get("lab") or {}).get("profile")
-    selection.profile = args.profile or selection.profile or overlay_profile or DEFAULT_PROFILE
+    _check_fix_paths(manifests, out)
+    selection, before = _fix_selection(args)
     profile = get_profile(str(selection.profile))
     report_dir: Path = args.report_dir
     if before is None:
@@ -249,6 +232,50 @@ def _fix(args: argparse.Namespace) -> int:
     after = run_suite(out, report_dir, selection)
     results = judge(plan, after)
     _, page = write_fix_report(Path(after["_run_dir"]), plan, results, before, after, str(manifests), str(out))
+    _print_fix_results(plan, results)
+    print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
+    print(f"cutover fix report: {page}")
+    return 1 if any(r.status in (NOT_FIXED, NEW) for r in results) else 0
+
+
+def _check_fix_paths(manifests: Path, out: Path) -> None:
+    """cutover fix reads DIR and writes a fresh copy elsewhere: never into DIR."""
+    if not manifests.is_dir():
+        raise InputError("is not a directory of Kubernetes YAML", file=str(manifests))
+    if out.resolve() == manifests.resolve() or out.resolve().is_relative_to(manifests.resolve()):
+        raise InputError("must not be the manifests directory or inside it: cutover fix never edits DIR", file=str(out))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("exists and is not empty: cutover fix writes a fresh copy", file=str(out))
+
+
+def _fix_selection(args: argparse.Namespace) -> tuple[Selection, dict[str, Any] | None]:
+    """What the checks run on (the --from-summary run's selection, overridden by the options),
+    and that earlier run's summary when one is given."""
+    from cutover.fix.verify import Selection
+    from cutover.lab.lab import load_overlay
+
+    before: dict[str, Any] | None = None
+    if args.from_summary is not None:
+        try:
+            before = json.loads(args.from_summary.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot be read as summary.json: {exc}", file=str(args.from_summary)) from None
+        selection = Selection.from_summary(before)
+    else:
+        selection = Selection()
+    if args.markexpr is not None:
+        selection.markexpr = args.markexpr
+    if args.keyword is not None:
+        selection.keyword = args.keyword
+    selection.faults = list(args.fault)
+    overlay_profile = (load_overlay(args.manifests).get("lab") or {}).get("profile")
+    selection.profile = args.profile or selection.profile or overlay_profile or DEFAULT_PROFILE
+    return selection, before
+
+
+def _print_fix_results(plan: FixPlan, results: list[FindingResult]) -> None:
+    from cutover.fix.verify import FIXED, NEW, NOT_FIXED
+
     for result in results:
         print(f"  {result.status.upper():30} {result.finding.id}: {result.detail}")
         if result.status == NOT_FIXED or result.status == NEW:
@@ -260,9 +287,6 @@ def _fix(args: argparse.Namespace) -> int:
         status: sum(1 for r in results if r.status == status) for status in dict.fromkeys(r.status for r in results)
     }
     print("cutover fix: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
-    print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
-    print(f"cutover fix report: {page}")
-    return 1 if any(r.status in (NOT_FIXED, NEW) for r in results) else 0
 
 
 def _lab_up(args: argparse.Namespace) -> int:
