@@ -46,7 +46,7 @@ from cutover.lab.profiles import (
     with_stream_idle_timeout,
 )
 from cutover.manifests import OVERLAY_NAMES, Ingress, ManifestSet, ServicePort, load_documents, parse_documents
-from cutover.yamlread import load_one
+from cutover.yamlread import Fields, field_line, load_one
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
 
@@ -95,9 +95,25 @@ def load_overlay(manifests_dir: Path) -> dict[str, Any]:
             data = load_one(path) or {}
             if not isinstance(data, dict):
                 raise InputError("must be a mapping", file=str(path))
+            _check_overlay(data, str(path))
             data["_path"] = str(path)
             return data
     return {}
+
+
+def _check_overlay(data: dict[str, Any], file: str) -> None:
+    """The overlay's parts have the shapes the lab reads (each complaint one line with its line)."""
+    fields = Fields(file, "overlay", lambda where: field_line(file, where))
+    lab = fields.mapping(data.get("lab"), "lab", required=False)
+    idle = lab.get("stream_idle_timeout")
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, int | float) or idle < 0):
+        raise fields.fail("lab.stream_idle_timeout", f"must be a number of seconds >= 0, got {idle!r}")
+    for key in ("profile", "gateway_api_bundle", "nginx_configmap"):
+        fields.string(lab.get(key), f"lab.{key}", required=False)
+    for key in ("vantage_points", "services"):
+        for name, entry in fields.mapping(data.get(key), key, required=False).items():
+            fields.mapping(entry, f"{key}.{name}", required=True)
+    fields.sequence(data.get("waivers"), "waivers")
 
 
 @dataclass
