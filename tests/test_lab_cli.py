@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,15 +84,28 @@ spec:
 """
 
 
+WRONG_TYPE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: web}
+spec:
+  gatewayClassName: cilium
+  listeners:
+    - {name: http, port: 80, protocol: HTTP}
+    - {name: other, port: eighty, protocol: HTTP}
+"""
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         ("kind: [unclosed\n", ["bad.yaml", "is not valid YAML at line"]),
         (MISSING_FIELD, ["bad.yaml", "Gateway web/gw", "spec.gatewayClassName", "is missing"]),
+        (WRONG_TYPE, ["bad.yaml:8: Gateway web/gw: spec.listeners[1].port: must be a port number"]),
     ],
     # A route naming an unknown Gateway is refused by Cilium, not a broken folder: see
     # tests/test_gateway_references.py::test_a_route_naming_an_unknown_gateway_is_refused_alone.
-    ids=["invalid-yaml", "missing-field"],
+    ids=["invalid-yaml", "missing-field", "wrong-type"],
 )
 def test_bad_manifests(tmp_path: Path, content: str, expected: list[str]) -> None:
     manifests = tmp_path / "manifests"
@@ -189,4 +203,20 @@ def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and processes_mentioning(str(state)):
         time.sleep(0.1)
+    assert processes_mentioning(str(state)) == []
+
+
+def test_a_wrong_typed_overlay_setting_is_one_line_with_its_line(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    overlay = manifests / "cutover.yaml"
+    overlay.write_text(overlay.read_text().replace("lab:\n", "lab:\n  stream_idle_timeout: five minutes\n", 1))
+    line = overlay.read_text().splitlines().index("  stream_idle_timeout: five minutes") + 1
+    state = tmp_path / "state"
+    result = run("lab", "up", "--manifests", str(manifests), "--state", str(state))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"cutover: error: {overlay}:{line}: overlay: lab.stream_idle_timeout: "
+        "must be a number of seconds >= 0, got 'five minutes'"
+    )
     assert processes_mentioning(str(state)) == []

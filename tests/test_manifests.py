@@ -111,6 +111,93 @@ spec:
         load_manifests(tmp_path)
 
 
+TWO_INGRESSES = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: fine, namespace: web}
+spec:
+  rules:
+    - host: a.example
+      http:
+        paths:
+          - path: /
+            backend: {service: {name: a, port: {number: 80}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: broken, namespace: web}
+spec:
+  rules:
+    - host: b.example
+      http:
+        paths:
+          - path: /
+            backend:
+              service:
+                name: b
+                port: {number: eighty}
+"""
+
+
+def test_wrong_typed_field_names_file_line_object_and_field(tmp_path: Path) -> None:
+    # The second document's port (line 24) is a word: the complaint names the line of the field,
+    # not the first document's nor the object's first line.
+    bad = tmp_path / "two.yaml"
+    bad.write_text(TWO_INGRESSES)
+    with pytest.raises(InputError) as error:
+        load_manifests(tmp_path)
+    assert str(error.value) == (
+        f"{bad}:24: Ingress web/broken: spec.rules[0].http.paths[0].backend.service.port.number: "
+        "must be a port number from 1 to 65535, got 'eighty'"
+    )
+    assert error.value.line == 24
+
+
+def test_a_missing_field_of_a_list_item_points_at_its_parent(tmp_path: Path) -> None:
+    # A `kubectl get -o yaml` List whose second item lacks its backend Service's name: the
+    # complaint points at the parent `service:` (line 24) within that item.
+    backup = tmp_path / "backup.yaml"
+    backup.write_text(
+        """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: networking.k8s.io/v1
+    kind: Ingress
+    metadata: {name: fine, namespace: web}
+    spec:
+      rules:
+        - host: a.example
+          http:
+            paths:
+              - path: /
+                backend: {service: {name: a, port: {number: 80}}}
+  - apiVersion: networking.k8s.io/v1
+    kind: Ingress
+    metadata: {name: broken, namespace: web}
+    spec:
+      rules:
+        - host: b.example
+          http:
+            paths:
+              - path: /
+                backend:
+                  service:
+                    port: {number: 80}
+"""
+    )
+    with pytest.raises(InputError) as error:
+        load_manifests(tmp_path)
+    assert (error.value.line, error.value.obj) == (24, "Ingress web/broken")
+    assert error.value.field == "spec.rules[0].http.paths[0].backend.service.name"
+
+
+def test_a_document_that_is_not_an_object_is_named_by_line(tmp_path: Path) -> None:
+    (tmp_path / "list.yaml").write_text(TWO_INGRESSES.split("---")[0] + "---\n# a comment\n- just\n- a list\n")
+    with pytest.raises(InputError, match=r"list\.yaml:13: document 2 is a list, not a Kubernetes object"):
+        load_manifests(tmp_path)
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("120s", 120.0), ("1m30s", 90.0), ("500ms", 0.5), ("0s", 0.0)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

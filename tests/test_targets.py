@@ -70,6 +70,35 @@ def test_errors_name_the_field(document: dict[str, object], field: str) -> None:
     assert f"t.yaml: targets: {field}" in str(error.value)
 
 
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "targets.yaml"
+    bad.write_text("endpoints:\n  nginx: {address: 127.0.0.1\nservices: []\n")
+    with pytest.raises(InputError) as error:
+        load_targets(bad)
+    message = str(error.value)
+    assert message.startswith(f"{bad}: is not valid YAML at line 3: ") and "\n" not in message
+
+
+def test_wrong_typed_field_names_file_line_and_field(tmp_path: Path) -> None:
+    # The second service's path is a list (line 9): the line of that field, found by the
+    # service's name, not the first service's.
+    bad = tmp_path / "targets.yaml"
+    bad.write_text(
+        "endpoints:\n"
+        "  nginx: {address: 127.0.0.1}\n"
+        "  gateway: {address: 127.0.0.2}\n"
+        "services:\n"
+        "  - name: web\n"
+        "    host: web.example\n"
+        "  - name: api\n"
+        "    host: api.example\n"
+        "    paths: [{path: [/v1]}]\n"
+    )
+    with pytest.raises(InputError) as error:
+        load_targets(bad)
+    assert str(error.value) == f"{bad}:9: targets: services[api].paths[0].path: must be a string, got list"
+
+
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")

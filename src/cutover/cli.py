@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover import __version__
 from cutover.errors import CutoverError, InputError
@@ -18,6 +18,10 @@ from cutover.lab.process import alive
 from cutover.locations import default_manifests, default_state_dir
 from cutover.report import render_reports
 
+if TYPE_CHECKING:  # cutover fix's modules load only when the command runs
+    from cutover.fix.remedies import FixPlan
+    from cutover.fix.verify import FindingResult, Selection
+
 __all__ = ["main"]
 
 
@@ -26,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cutover {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    _add_lab_parser(commands)
+    _add_report_parser(commands)
+    _add_inventory_parser(commands)
+    _add_attach_parser(commands)
+    _add_fix_parser(commands)
+    return parser
+
+
+def _add_lab_parser(commands: Any) -> None:
     lab = commands.add_parser("lab", help="the embedded lab: real nginx and Envoy on loopback")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
     up = lab_commands.add_parser("up", help="render and start the lab, write <state>/targets.yaml, return")
@@ -57,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         lab_commands.add_parser("down", help="stop every lab process, by pid"),
     ):
         sub.add_argument("--state", type=Path, default=None, help="state directory (default: ./.lab)")
+    lab_commands.add_parser("profiles", help="list the gateway profiles")
+    lab_commands.add_parser("faults", help="list the seeded faults")
+
+
+def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="re-render the go/no-go page from one or more summary.json files (merged), or print a page to PDF",
@@ -84,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also print the page to an A4 PDF through headless Chromium (default FILE: the page's name with .pdf)",
     )
+
+
+def _add_inventory_parser(commands: Any) -> None:
     inventory = commands.add_parser(
         "inventory", help="phase 0: inventory.json, the Ingress backup, a draft targets file"
     )
@@ -98,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write a draft targets file with the checks each annotation calls for",
     )
+
+
+def _add_attach_parser(commands: Any) -> None:
     attach = commands.add_parser(
         "attach",
         help="upload the go/no-go report to the change ticket",
@@ -130,10 +154,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="attach even an incomplete run, or one made for another ticket (default: refuse)",
     )
-    _add_fix_parser(commands)
-    lab_commands.add_parser("profiles", help="list the gateway profiles")
-    lab_commands.add_parser("faults", help="list the seeded faults")
-    return parser
 
 
 def _add_fix_parser(commands: Any) -> None:
@@ -183,34 +203,13 @@ def _add_fix_parser(commands: Any) -> None:
 
 def _fix(args: argparse.Namespace) -> int:
     from cutover.fix import plan_fix
-    from cutover.fix.verify import FIXED, NEW, NOT_FIXED, Selection, judge, run_suite, write_fix_report
-    from cutover.lab.lab import load_overlay
+    from cutover.fix.verify import NEW, NOT_FIXED, judge, run_suite, write_fix_report
     from cutover.lab.profiles import get_profile
 
     manifests: Path = args.manifests
-    if not manifests.is_dir():
-        raise InputError("is not a directory of Kubernetes YAML", file=str(manifests))
     out: Path = args.out
-    if out.resolve() == manifests.resolve() or out.resolve().is_relative_to(manifests.resolve()):
-        raise InputError("must not be the manifests directory or inside it: cutover fix never edits DIR", file=str(out))
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("exists and is not empty: cutover fix writes a fresh copy", file=str(out))
-    before: dict[str, Any] | None = None
-    if args.from_summary is not None:
-        try:
-            before = json.loads(args.from_summary.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot be read as summary.json: {exc}", file=str(args.from_summary)) from None
-        selection = Selection.from_summary(before)
-    else:
-        selection = Selection()
-    if args.markexpr is not None:
-        selection.markexpr = args.markexpr
-    if args.keyword is not None:
-        selection.keyword = args.keyword
-    selection.faults = list(args.fault)
-    overlay_profile = (load_overlay(manifests).get("lab") or {}).get("profile")
-    selection.profile = args.profile or selection.profile or overlay_profile or DEFAULT_PROFILE
+    _check_fix_paths(manifests, out)
+    selection, before = _fix_selection(args)
     profile = get_profile(str(selection.profile))
     report_dir: Path = args.report_dir
     if before is None:
@@ -233,6 +232,50 @@ def _fix(args: argparse.Namespace) -> int:
     after = run_suite(out, report_dir, selection)
     results = judge(plan, after)
     _, page = write_fix_report(Path(after["_run_dir"]), plan, results, before, after, str(manifests), str(out))
+    _print_fix_results(plan, results)
+    print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
+    print(f"cutover fix report: {page}")
+    return 1 if any(r.status in (NOT_FIXED, NEW) for r in results) else 0
+
+
+def _check_fix_paths(manifests: Path, out: Path) -> None:
+    """cutover fix reads DIR and writes a fresh copy elsewhere: never into DIR."""
+    if not manifests.is_dir():
+        raise InputError("is not a directory of Kubernetes YAML", file=str(manifests))
+    if out.resolve() == manifests.resolve() or out.resolve().is_relative_to(manifests.resolve()):
+        raise InputError("must not be the manifests directory or inside it: cutover fix never edits DIR", file=str(out))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("exists and is not empty: cutover fix writes a fresh copy", file=str(out))
+
+
+def _fix_selection(args: argparse.Namespace) -> tuple[Selection, dict[str, Any] | None]:
+    """What the checks run on (the --from-summary run's selection, overridden by the options),
+    and that earlier run's summary when one is given."""
+    from cutover.fix.verify import Selection
+    from cutover.lab.lab import load_overlay
+
+    before: dict[str, Any] | None = None
+    if args.from_summary is not None:
+        try:
+            before = json.loads(args.from_summary.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot be read as summary.json: {exc}", file=str(args.from_summary)) from None
+        selection = Selection.from_summary(before)
+    else:
+        selection = Selection()
+    if args.markexpr is not None:
+        selection.markexpr = args.markexpr
+    if args.keyword is not None:
+        selection.keyword = args.keyword
+    selection.faults = list(args.fault)
+    overlay_profile = (load_overlay(args.manifests).get("lab") or {}).get("profile")
+    selection.profile = args.profile or selection.profile or overlay_profile or DEFAULT_PROFILE
+    return selection, before
+
+
+def _print_fix_results(plan: FixPlan, results: list[FindingResult]) -> None:
+    from cutover.fix.verify import FIXED, NEW, NOT_FIXED
+
     for result in results:
         print(f"  {result.status.upper():30} {result.finding.id}: {result.detail}")
         if result.status == NOT_FIXED or result.status == NEW:
@@ -244,9 +287,6 @@ def _fix(args: argparse.Namespace) -> int:
         status: sum(1 for r in results if r.status == status) for status in dict.fromkeys(r.status for r in results)
     }
     print("cutover fix: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
-    print(f"cutover fix: after: {after.get('verdict')} - {after.get('reason')}")
-    print(f"cutover fix report: {page}")
-    return 1 if any(r.status in (NOT_FIXED, NEW) for r in results) else 0
 
 
 def _lab_up(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ class CutoverError(Exception):
 
 
 class InputError(CutoverError):
-    """A file the user handed us is unusable: names the file, the object and the field."""
+    """A file the user handed us is unusable: names the file (and line), the object and the field."""
 
     exit_code = 2
 
@@ -28,15 +28,18 @@ class InputError(CutoverError):
         *,
         file: str | None = None,
         obj: str | None = None,
+        line: int | None = None,
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.file = file
+        self.line = line
         self.obj = obj
         self.field = field
         self.hint = hint
         self.detail = message
-        where = ": ".join(part for part in (file, obj, field) if part)
+        place = f"{file}:{line}" if file and line else file
+        where = ": ".join(part for part in (place, obj, field) if part)
         text = f"{where}: {message}" if where else message
         if hint:
             text = f"{text} ({hint})"

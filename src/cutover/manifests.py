@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cutover.errors import InputError
-from cutover.facts.kube import NGINX_PREFIX
+from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP, NETWORKING_GROUP, NGINX_PREFIX
+from cutover.yamlread import Fields, document_line, document_locator, load_all
 
 __all__ = [
     "BackendRef",
@@ -40,8 +39,6 @@ __all__ = [
     "parse_documents",
     "parse_duration",
 ]
-
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 _YAML_SUFFIXES = {".yaml", ".yml"}
 
@@ -73,7 +70,6 @@ class Service:
     namespace: str
     name: str
     ports: tuple[ServicePort, ...]
-    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     selector: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -109,7 +105,6 @@ class Ingress:
     paths: list[IngressPath]
     tls: list[IngressTLS]
     default_backend: IngressBackend | None
-    labels: dict[str, str] = field(default_factory=dict)
     # spec.ingressClassName and the legacy kubernetes.io/ingress.class annotation, apart:
     # the controller reads them in that order (ingress_class above is whichever is set).
     class_name: str = ""
@@ -206,8 +201,6 @@ class BackendRef:
     group: str = ""
     # backendRefs[].filters: applied only to requests sent to this backend.
     filters: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
-    # Whether the namespace was written (a cross-namespace reference needs a ReferenceGrant).
-    explicit_namespace: bool = False
 
 
 @dataclass
@@ -305,10 +298,8 @@ class Secret:
     source: Source
     namespace: str
     name: str
-    type: str
-    data_keys: set[str]
     # base64 values as the object carries them under `data`.
-    data: dict[str, str] = field(default_factory=dict)
+    data: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -363,50 +354,14 @@ def parse_duration(text: str) -> float:
     return sum(float(number) * scale[unit] for number, unit in _DURATION_PART.findall(value))
 
 
-class _Reader:
-    """Field access that raises an InputError naming file, object and field."""
+class _Reader(Fields):
+    """Field access within one object: complaints name its file, line, kind and name."""
 
     def __init__(self, source: Source) -> None:
+        super().__init__(
+            source.file, source.ref, document_locator(source.file, source.kind, source.namespace, source.name)
+        )
         self.source = source
-
-    def fail(self, field_path: str, message: str, hint: str | None = None) -> InputError:
-        return InputError(message, file=self.source.file, obj=self.source.ref, field=field_path, hint=hint)
-
-    def mapping(self, value: Any, field_path: str, *, required: bool = True) -> dict[str, Any]:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(field_path, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-    def sequence(self, value: Any, field_path: str, *, required: bool = False) -> list[Any]:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return []
-        if not isinstance(value, list):
-            raise self.fail(field_path, f"must be a list, got {type(value).__name__}")
-        return value
-
-    def string(self, value: Any, field_path: str, *, required: bool = True, default: str = "") -> str:
-        if value is None or value == "":
-            if required:
-                raise self.fail(field_path, "is missing")
-            return default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(field_path, f"must be a string, got {type(value).__name__}")
-        return str(value)
-
-    def port(self, value: Any, field_path: str, *, required: bool = True) -> int | None:
-        if value is None:
-            if required:
-                raise self.fail(field_path, "is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise self.fail(field_path, f"must be a port number from 1 to 65535, got {value!r}")
-        return value
 
     def duration(self, value: Any, field_path: str) -> float | None:
         if value is None:
@@ -417,36 +372,29 @@ class _Reader:
             raise self.fail(field_path, str(exc)) from None
 
 
-# libyaml's loader when PyYAML has it: the same safe subset, about six times faster, which
-# matters for estates of hundreds of objects.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _iter_documents(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot be read: {exc}", file=str(path)) from None
-    try:
-        documents = list(yaml.load_all(text, Loader=_SAFE_LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"is not valid YAML{where}: {problem}", file=str(path)) from None
+def _iter_documents(path: Path) -> Iterator[Any]:
+    """The objects of one file: each document, and each item of a `kind: List`."""
+    file = str(path)
+    documents = [d for d in load_all(path) if d is not None]
     for index, document in enumerate(documents):
-        if document is None:
-            continue
         if not isinstance(document, dict):
             raise InputError(
                 f"document {index + 1} is a {type(document).__name__}, not a Kubernetes object",
-                file=str(path),
+                file=file,
+                line=document_line(file, index),
             )
-        if document.get("kind") == "List" or str(document.get("kind", "")).endswith("List"):
-            for item in document.get("items") or []:
-                yield index, item
+        if str(document.get("kind", "")).endswith("List"):
+            for item_index, item in enumerate(document.get("items") or []):
+                if not isinstance(item, dict):
+                    raise InputError(
+                        f"is a {type(item).__name__}, not a Kubernetes object",
+                        file=file,
+                        line=document_line(file, index),
+                        field=f"items[{item_index}]",
+                    )
+                yield item
         else:
-            yield index, document
+            yield document
 
 
 def yaml_files(root: Path) -> list[Path]:
@@ -474,7 +422,7 @@ def load_documents(root: Path | str) -> list[Document]:
     files = yaml_files(root_path)
     if not files:
         raise InputError("holds no .yaml or .yml files", file=str(root_path))
-    return [(str(path), obj) for path in files for _, obj in _iter_documents(path)]
+    return [(str(path), obj) for path in files for obj in _iter_documents(path)]
 
 
 def parse_documents(root: Path | str, documents: Iterable[Document], *, lenient_routes: bool = False) -> ManifestSet:
@@ -529,9 +477,9 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
     if kind == "Service" and "/" not in str(obj.get("apiVersion", "v1")):
         service = _parse_service(reader, obj)
         result.services[(service.namespace, service.name)] = service
-    elif kind == "Ingress" and group == "networking.k8s.io":
+    elif kind == "Ingress" and group == NETWORKING_GROUP:
         result.ingresses.append(_parse_ingress(reader, obj))
-    elif kind == "IngressClass" and group == "networking.k8s.io":
+    elif kind == "IngressClass" and group == NETWORKING_GROUP:
         spec = reader.mapping(obj.get("spec"), "spec", required=False)
         annotations = obj["metadata"].get("annotations") or {}
         result.ingress_classes[source.name] = IngressClass(
@@ -558,7 +506,7 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
         result.backend_tls_policies.append(_parse_backend_tls_policy(reader, obj))
     elif kind == "ReferenceGrant" and group == GATEWAY_GROUP:
         result.reference_grants.append(_parse_reference_grant(reader, obj))
-    elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+    elif kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy") and group == CILIUM_GROUP:
         result.network_policies.append(_parse_network_policy(reader, obj))
         result.others.append(obj)
     elif kind == "ConfigMap":
@@ -568,24 +516,17 @@ def _add_object(result: ManifestSet, file: str, obj: dict[str, Any], lenient_rou
         )
     elif kind == "Secret":
         data = {str(k): str(v) for k, v in reader.mapping(obj.get("data"), "data", required=False).items()}
-        keys = set(data) | set(reader.mapping(obj.get("stringData"), "stringData", required=False))
-        result.secrets[(source.namespace, source.name)] = Secret(
-            source, source.namespace, source.name, str(obj.get("type", "Opaque")), keys, data
-        )
+        result.secrets[(source.namespace, source.name)] = Secret(source, source.namespace, source.name, data)
     else:
         result.others.append(obj)
 
 
-def _labels(obj: dict[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (obj["metadata"].get("labels") or {}).items()}
-
-
 def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     ports: list[ServicePort] = []
     for index, item in enumerate(reader.sequence(spec.get("ports"), "spec.ports")):
         where = f"spec.ports[{index}]"
-        entry = reader.mapping(item, where)
+        entry = reader.mapping(item, where, required=True)
         number = reader.port(entry.get("port"), f"{where}.port")
         assert number is not None
         ports.append(
@@ -597,18 +538,18 @@ def _parse_service(reader: _Reader, obj: dict[str, Any]) -> Service:
         )
     selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
     src = reader.source
-    return Service(src, src.namespace, src.name, tuple(ports), _labels(obj), selector)
+    return Service(src, src.namespace, src.name, tuple(ports), selector)
 
 
 def _parse_ingress_backend(reader: _Reader, value: Any, where: str) -> IngressBackend:
-    backend = reader.mapping(value, where)
+    backend = reader.mapping(value, where, required=True)
     service = reader.mapping(backend.get("service"), f"{where}.service", required=False)
     if not service:
         if backend.get("resource"):
             raise reader.fail(f"{where}.resource", "resource backends are not supported; use a Service")
         raise reader.fail(f"{where}.service", "is missing")
     name = reader.string(service.get("name"), f"{where}.service.name")
-    port = reader.mapping(service.get("port"), f"{where}.service.port")
+    port = reader.mapping(service.get("port"), f"{where}.service.port", required=True)
     number = reader.port(port.get("number"), f"{where}.service.port.number", required=False)
     port_name = reader.string(port.get("name"), f"{where}.service.port.name", required=False) or None
     if number is None and port_name is None:
@@ -620,7 +561,7 @@ _PATH_TYPES = {"Exact", "Prefix", "ImplementationSpecific"}
 
 
 def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     metadata = obj["metadata"]
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     class_name = reader.string(spec.get("ingressClassName"), "spec.ingressClassName", required=False)
@@ -630,14 +571,14 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
     rules = reader.sequence(spec.get("rules"), "spec.rules")
     for rule_index, rule_value in enumerate(rules):
         rule_where = f"spec.rules[{rule_index}]"
-        rule = reader.mapping(rule_value, rule_where)
+        rule = reader.mapping(rule_value, rule_where, required=True)
         host = reader.string(rule.get("host"), f"{rule_where}.host", required=False)
         http = reader.mapping(rule.get("http"), f"{rule_where}.http", required=False)
         for path_index, path_value in enumerate(
             reader.sequence(http.get("paths"), f"{rule_where}.http.paths", required=bool(http))
         ):
             where = f"{rule_where}.http.paths[{path_index}]"
-            item = reader.mapping(path_value, where)
+            item = reader.mapping(path_value, where, required=True)
             path = reader.string(item.get("path"), f"{where}.path", required=False, default="/")
             # A missing pathType is treated as Prefix (ref: ingress-nginx path matching).
             path_type = reader.string(item.get("pathType"), f"{where}.pathType", required=False, default="Prefix")
@@ -649,7 +590,7 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
             paths.append(IngressPath(host, path, path_type, backend, where))
     tls: list[IngressTLS] = []
     for index, entry_value in enumerate(reader.sequence(spec.get("tls"), "spec.tls")):
-        entry = reader.mapping(entry_value, f"spec.tls[{index}]")
+        entry = reader.mapping(entry_value, f"spec.tls[{index}]", required=True)
         hosts = tuple(str(h) for h in reader.sequence(entry.get("hosts"), f"spec.tls[{index}].hosts"))
         secret = reader.string(entry.get("secretName"), f"spec.tls[{index}].secretName", required=False)
         tls.append(IngressTLS(hosts, secret))
@@ -668,7 +609,6 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
         paths,
         tls,
         default_backend,
-        _labels(obj),
         class_name,
         class_annotation,
         str(metadata.get("creationTimestamp") or ""),
@@ -676,13 +616,13 @@ def _parse_ingress(reader: _Reader, obj: dict[str, Any]) -> Ingress:
 
 
 def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     gateway_class = reader.string(spec.get("gatewayClassName"), "spec.gatewayClassName")
     listeners: list[Listener] = []
     names: set[str] = set()
     for index, value in enumerate(reader.sequence(spec.get("listeners"), "spec.listeners", required=True)):
         where = f"spec.listeners[{index}]"
-        item = reader.mapping(value, where)
+        item = reader.mapping(value, where, required=True)
         name = reader.string(item.get("name"), f"{where}.name")
         if name in names:
             raise reader.fail(f"{where}.name", f"listener name {name!r} is used twice")
@@ -697,7 +637,7 @@ def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
         for ref_index, ref_value in enumerate(
             reader.sequence(tls.get("certificateRefs"), f"{where}.tls.certificateRefs")
         ):
-            ref = reader.mapping(ref_value, f"{where}.tls.certificateRefs[{ref_index}]")
+            ref = reader.mapping(ref_value, f"{where}.tls.certificateRefs[{ref_index}]", required=True)
             refs.append(
                 CertRef(
                     reader.string(ref.get("name"), f"{where}.tls.certificateRefs[{ref_index}].name"),
@@ -730,7 +670,7 @@ def _parse_gateway(reader: _Reader, obj: dict[str, Any]) -> Gateway:
 
 
 def _parse_string_match(reader: _Reader, value: Any, where: str) -> HeaderMatch:
-    item = reader.mapping(value, where)
+    item = reader.mapping(value, where, required=True)
     return HeaderMatch(
         name=reader.string(item.get("name"), f"{where}.name"),
         value=reader.string(item.get("value"), f"{where}.value", required=False),
@@ -742,107 +682,104 @@ _ROUTE_PATH_TYPES = {"Exact", "PathPrefix", "RegularExpression"}
 
 
 def _parse_http_route(reader: _Reader, obj: dict[str, Any]) -> HTTPRoute:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
-    parents: list[ParentRef] = []
-    for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True)):
-        where = f"spec.parentRefs[{index}]"
-        item = reader.mapping(value, where)
-        parents.append(
-            ParentRef(
-                name=reader.string(item.get("name"), f"{where}.name"),
-                namespace=str(item.get("namespace") or src.namespace),
-                section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
-                port=reader.port(item.get("port"), f"{where}.port", required=False),
-                kind=str(item.get("kind") or "Gateway"),
-            )
-        )
+    parents = [
+        _parse_parent_ref(reader, value, f"spec.parentRefs[{index}]")
+        for index, value in enumerate(reader.sequence(spec.get("parentRefs"), "spec.parentRefs", required=True))
+    ]
     hostnames = [str(h) for h in reader.sequence(spec.get("hostnames"), "spec.hostnames")]
-    rules: list[RouteRule] = []
+    # A route without rules has one rule matching every path (the API server's default).
     rule_values = reader.sequence(spec.get("rules"), "spec.rules") or [{}]
-    for rule_index, rule_value in enumerate(rule_values):
-        rule_where = f"spec.rules[{rule_index}]"
-        rule = reader.mapping(rule_value, rule_where)
-        matches: list[RouteMatch] = []
-        for match_index, match_value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches")):
-            where = f"{rule_where}.matches[{match_index}]"
-            match = reader.mapping(match_value, where)
-            path = reader.mapping(match.get("path"), f"{where}.path", required=False)
-            path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
-            if path_type not in _ROUTE_PATH_TYPES:
-                raise reader.fail(
-                    f"{where}.path.type",
-                    f"must be one of {sorted(_ROUTE_PATH_TYPES)}, got {path_type!r}",
-                )
-            path_value = reader.string(path.get("value"), f"{where}.path.value", required=False, default="/")
-            if path_type != "RegularExpression" and not path_value.startswith("/"):
-                raise reader.fail(f"{where}.path.value", f"must start with '/', got {path_value!r}")
-            matches.append(
-                RouteMatch(
-                    path_type=path_type,
-                    path_value=path_value,
-                    method=reader.string(match.get("method"), f"{where}.method", required=False),
-                    headers=tuple(
-                        _parse_string_match(reader, h, f"{where}.headers[{i}]")
-                        for i, h in enumerate(reader.sequence(match.get("headers"), f"{where}.headers"))
-                    ),
-                    query_params=tuple(
-                        _parse_string_match(reader, q, f"{where}.queryParams[{i}]")
-                        for i, q in enumerate(reader.sequence(match.get("queryParams"), f"{where}.queryParams"))
-                    ),
-                )
-            )
-        if not matches:
-            matches.append(RouteMatch("PathPrefix", "/", "", (), ()))
-        filters = [
-            reader.mapping(f, f"{rule_where}.filters[{i}]")
-            for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
-        ]
-        for i, item in enumerate(filters):
-            reader.string(item.get("type"), f"{rule_where}.filters[{i}].type")
-        backends: list[BackendRef] = []
-        for backend_index, backend_value in enumerate(
-            reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs")
-        ):
-            where = f"{rule_where}.backendRefs[{backend_index}]"
-            backend = reader.mapping(backend_value, where)
-            kind = str(backend.get("kind") or "Service")
-            backend_filters = tuple(
-                reader.mapping(f, f"{where}.filters[{i}]")
-                for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
-            )
-            backends.append(
-                BackendRef(
-                    name=reader.string(backend.get("name"), f"{where}.name"),
-                    namespace=str(backend.get("namespace") or src.namespace),
-                    # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
-                    port=reader.port(backend.get("port"), f"{where}.port", required=False),
-                    weight=int(backend.get("weight", 1)),
-                    kind=kind,
-                    group=str(backend.get("group") or ""),
-                    filters=backend_filters,
-                    explicit_namespace=bool(backend.get("namespace")),
-                )
-            )
-        timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
-        rules.append(
-            RouteRule(
-                index=rule_index,
-                matches=matches,
-                filters=filters,
-                backend_refs=backends,
-                timeout_request=reader.duration(timeouts.get("request"), f"{rule_where}.timeouts.request"),
-                timeout_backend_request=reader.duration(
-                    timeouts.get("backendRequest"), f"{rule_where}.timeouts.backendRequest"
-                ),
-            )
-        )
+    rules = [_parse_route_rule(reader, index, value) for index, value in enumerate(rule_values)]
     annotations = {str(k): str(v) for k, v in (obj["metadata"].get("annotations") or {}).items()}
     return HTTPRoute(src, src.namespace, src.name, parents, hostnames, rules, annotations, obj)
 
 
+def _parse_parent_ref(reader: _Reader, value: Any, where: str) -> ParentRef:
+    item = reader.mapping(value, where, required=True)
+    return ParentRef(
+        name=reader.string(item.get("name"), f"{where}.name"),
+        namespace=str(item.get("namespace") or reader.source.namespace),
+        section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
+        port=reader.port(item.get("port"), f"{where}.port", required=False),
+        kind=str(item.get("kind") or "Gateway"),
+    )
+
+
+def _parse_route_rule(reader: _Reader, rule_index: int, rule_value: Any) -> RouteRule:
+    rule_where = f"spec.rules[{rule_index}]"
+    rule = reader.mapping(rule_value, rule_where, required=True)
+    matches = [
+        _parse_route_match(reader, value, f"{rule_where}.matches[{index}]")
+        for index, value in enumerate(reader.sequence(rule.get("matches"), f"{rule_where}.matches"))
+    ] or [RouteMatch("PathPrefix", "/", "", (), ())]
+    filters = [
+        reader.mapping(f, f"{rule_where}.filters[{i}]", required=True)
+        for i, f in enumerate(reader.sequence(rule.get("filters"), f"{rule_where}.filters"))
+    ]
+    for i, item in enumerate(filters):
+        reader.string(item.get("type"), f"{rule_where}.filters[{i}].type")
+    backends = [
+        _parse_backend_ref(reader, value, f"{rule_where}.backendRefs[{index}]")
+        for index, value in enumerate(reader.sequence(rule.get("backendRefs"), f"{rule_where}.backendRefs"))
+    ]
+    timeouts = reader.mapping(rule.get("timeouts"), f"{rule_where}.timeouts", required=False)
+    return RouteRule(
+        index=rule_index,
+        matches=matches,
+        filters=filters,
+        backend_refs=backends,
+        timeout_request=reader.duration(timeouts.get("request"), f"{rule_where}.timeouts.request"),
+        timeout_backend_request=reader.duration(
+            timeouts.get("backendRequest"), f"{rule_where}.timeouts.backendRequest"
+        ),
+    )
+
+
+def _parse_route_match(reader: _Reader, value: Any, where: str) -> RouteMatch:
+    match = reader.mapping(value, where, required=True)
+    path = reader.mapping(match.get("path"), f"{where}.path", required=False)
+    path_type = reader.string(path.get("type"), f"{where}.path.type", required=False, default="PathPrefix")
+    if path_type not in _ROUTE_PATH_TYPES:
+        raise reader.fail(f"{where}.path.type", f"must be one of {sorted(_ROUTE_PATH_TYPES)}, got {path_type!r}")
+    path_value = reader.string(path.get("value"), f"{where}.path.value", required=False, default="/")
+    if path_type != "RegularExpression" and not path_value.startswith("/"):
+        raise reader.fail(f"{where}.path.value", f"must start with '/', got {path_value!r}")
+    return RouteMatch(
+        path_type=path_type,
+        path_value=path_value,
+        method=reader.string(match.get("method"), f"{where}.method", required=False),
+        headers=tuple(
+            _parse_string_match(reader, h, f"{where}.headers[{i}]")
+            for i, h in enumerate(reader.sequence(match.get("headers"), f"{where}.headers"))
+        ),
+        query_params=tuple(
+            _parse_string_match(reader, q, f"{where}.queryParams[{i}]")
+            for i, q in enumerate(reader.sequence(match.get("queryParams"), f"{where}.queryParams"))
+        ),
+    )
+
+
+def _parse_backend_ref(reader: _Reader, value: Any, where: str) -> BackendRef:
+    backend = reader.mapping(value, where, required=True)
+    return BackendRef(
+        name=reader.string(backend.get("name"), f"{where}.name"),
+        namespace=str(backend.get("namespace") or reader.source.namespace),
+        # A missing port is Cilium's business (ResolvedRefs False), not a loader error.
+        port=reader.port(backend.get("port"), f"{where}.port", required=False),
+        weight=reader.integer(backend.get("weight", 1), f"{where}.weight", 0, 1_000_000),
+        kind=str(backend.get("kind") or "Service"),
+        group=str(backend.get("group") or ""),
+        filters=tuple(
+            reader.mapping(f, f"{where}.filters[{i}]", required=True)
+            for i, f in enumerate(reader.sequence(backend.get("filters"), f"{where}.filters"))
+        ),
+    )
+
+
 def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTLSPolicy:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     targets: list[PolicyTarget] = []
     raw_targets = spec.get("targetRefs")
@@ -850,7 +787,7 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
         raw_targets = [spec["targetRef"]]
     for index, value in enumerate(reader.sequence(raw_targets, "spec.targetRefs", required=True)):
         where = f"spec.targetRefs[{index}]"
-        item = reader.mapping(value, where)
+        item = reader.mapping(value, where, required=True)
         targets.append(
             PolicyTarget(
                 group=str(item.get("group") or ""),
@@ -859,12 +796,12 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
                 section_name=reader.string(item.get("sectionName"), f"{where}.sectionName", required=False),
             )
         )
-    validation = reader.mapping(spec.get("validation"), "spec.validation")
+    validation = reader.mapping(spec.get("validation"), "spec.validation", required=True)
     ca_maps: list[str] = []
     for index, value in enumerate(
         reader.sequence(validation.get("caCertificateRefs"), "spec.validation.caCertificateRefs")
     ):
-        item = reader.mapping(value, f"spec.validation.caCertificateRefs[{index}]")
+        item = reader.mapping(value, f"spec.validation.caCertificateRefs[{index}]", required=True)
         ca_maps.append(reader.string(item.get("name"), f"spec.validation.caCertificateRefs[{index}].name"))
     hostname = reader.string(validation.get("hostname"), "spec.validation.hostname")
     return BackendTLSPolicy(
@@ -887,7 +824,7 @@ def _parse_backend_tls_policy(reader: _Reader, obj: dict[str, Any]) -> BackendTL
 def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> list[GrantPeer]:
     peers = []
     for index, item_value in enumerate(reader.sequence(value, where, required=True)):
-        item = reader.mapping(item_value, f"{where}[{index}]")
+        item = reader.mapping(item_value, f"{where}[{index}]", required=True)
         peers.append(
             GrantPeer(
                 group=str(item.get("group") or ""),
@@ -900,7 +837,7 @@ def _grant_peers(reader: _Reader, value: Any, where: str, namespace: str) -> lis
 
 
 def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGrant:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     return ReferenceGrant(
         src,
@@ -912,11 +849,11 @@ def _parse_reference_grant(reader: _Reader, obj: dict[str, Any]) -> ReferenceGra
 
 
 def _parse_network_policy(reader: _Reader, obj: dict[str, Any]) -> NetworkPolicy:
-    spec = reader.mapping(obj.get("spec"), "spec")
+    spec = reader.mapping(obj.get("spec"), "spec", required=True)
     src = reader.source
     selector = reader.mapping(spec.get("endpointSelector"), "spec.endpointSelector", required=False)
     ingress = [
-        reader.mapping(rule, f"spec.ingress[{i}]")
+        reader.mapping(rule, f"spec.ingress[{i}]", required=True)
         for i, rule in enumerate(reader.sequence(spec.get("ingress"), "spec.ingress"))
     ]
     return NetworkPolicy(src, src.kind, src.namespace, src.name, selector, ingress)

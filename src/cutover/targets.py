@@ -8,18 +8,15 @@ file and the field.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from cutover.errors import InputError
 from cutover.probe.client import Endpoint, Identity
 from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex
+from cutover.yamlread import Fields, field_line, load_one
 
 __all__ = [
     "PATH_ATTEMPTS",
@@ -335,54 +332,12 @@ class Targets:
         return sorted({s.wave for s in self.services})
 
 
-class _Fields:
+class _Fields(Fields):
+    """Field access within the targets file: complaints name the file, line and field."""
+
     def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, where: str, message: str, hint: str | None = None) -> InputError:
-        return InputError(message, file=self.file, obj="targets", field=where, hint=hint)
-
-    def mapping(self, value: Any, where: str, required: bool = False) -> dict[str, Any]:
-        if value is None:
-            if required:
-                raise self.fail(where, "is missing")
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-    def listing(self, value: Any, where: str, required: bool = False) -> list[Any]:
-        if value is None:
-            if required:
-                raise self.fail(where, "is missing")
-            return []
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, got {type(value).__name__}")
-        return value
-
-    def text(self, value: Any, where: str, required: bool = True, default: str = "") -> str:
-        if value is None or value == "":
-            if required:
-                raise self.fail(where, "is missing")
-            return default
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.fail(where, f"must be a string, got {type(value).__name__}")
-        return str(value)
-
-    def known(self, entry: dict[str, Any], where: str, part: str) -> None:
-        """Refuse keys this part of the file does not have, suggesting the closest known one."""
-        allowed = _KNOWN_KEYS[part]
-        for key in entry:
-            if str(key) in allowed:
-                continue
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-            raise self.fail(where, f"unknown key {key!r}; {hint}")
-
-    def integer(self, value: Any, where: str, minimum: int = 0, maximum: int = 65535) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise self.fail(where, f"must be a whole number from {minimum} to {maximum}, got {value!r}")
-        return value
+        real = file != "<targets>"
+        super().__init__(file, "targets", (lambda where: field_line(file, where)) if real else None)
 
 
 def _only_wildcards(pattern: str | None) -> bool:
@@ -391,15 +346,15 @@ def _only_wildcards(pattern: str | None) -> bool:
 
 def _expected(f: _Fields, value: Any, where: str) -> list[ExpectedDifference]:
     result: list[ExpectedDifference] = []
-    for index, item in enumerate(f.listing(value, where)):
+    for index, item in enumerate(f.sequence(value, where)):
         here = f"{where}[{index}]"
         entry = f.mapping(item, here, required=True)
-        f.known(entry, here, "expected difference")
-        check = f.text(entry.get("check"), f"{here}.check")
+        f.known(entry, here, _KNOWN_KEYS["expected difference"])
+        check = f.string(entry.get("check"), f"{here}.check")
         if check not in all_kinds():
             raise f.fail(f"{here}.check", f"must name one check kind ({', '.join(all_kinds())}), got {check!r}")
-        probe = f.text(entry.get("probe"), f"{here}.probe", required=False) or None
-        field_name = f.text(entry.get("field"), f"{here}.field", required=False) or None
+        probe = f.string(entry.get("probe"), f"{here}.probe", required=False) or None
+        field_name = f.string(entry.get("field"), f"{here}.field", required=False) or None
         if probe is None and field_name is None:
             raise f.fail(here, "names neither a probe nor a field", hint="say which difference was reviewed")
         if _only_wildcards(probe) and _only_wildcards(field_name):
@@ -415,9 +370,9 @@ def _expected(f: _Fields, value: Any, where: str) -> list[ExpectedDifference]:
             ExpectedDifference(
                 check=check,
                 probe=probe or "*",
-                reason=f.text(entry.get("reason"), f"{here}.reason"),
+                reason=f.string(entry.get("reason"), f"{here}.reason"),
                 field=field_name or "*",
-                owner=f.text(entry.get("owner"), f"{here}.owner"),
+                owner=f.string(entry.get("owner"), f"{here}.owner"),
                 expires=_date(f, entry.get("expires"), f"{here}.expires"),
             )
         )
@@ -426,23 +381,23 @@ def _expected(f: _Fields, value: Any, where: str) -> list[ExpectedDifference]:
 
 def _unverified(f: _Fields, value: Any, where: str) -> list[Unverified]:
     result = []
-    for index, item in enumerate(f.listing(value, where)):
+    for index, item in enumerate(f.sequence(value, where)):
         here = f"{where}[{index}]"
         entry = f.mapping(item, here, required=True)
-        f.known(entry, here, "unverified")
+        f.known(entry, here, _KNOWN_KEYS["unverified"])
         result.append(
             Unverified(
-                behaviour=f.text(entry.get("behaviour"), f"{here}.behaviour"),
-                obj=f.text(entry.get("object"), f"{here}.object", required=False),
-                side=f.text(entry.get("side"), f"{here}.side", required=False),
-                verify=f.text(entry.get("verify"), f"{here}.verify", required=False),
+                behaviour=f.string(entry.get("behaviour"), f"{here}.behaviour"),
+                obj=f.string(entry.get("object"), f"{here}.object", required=False),
+                side=f.string(entry.get("side"), f"{here}.side", required=False),
+                verify=f.string(entry.get("verify"), f"{here}.verify", required=False),
             )
         )
     return result
 
 
 def _identity(f: _Fields, value: Any, where: str) -> Identity | None:
-    entry = f.mapping(value, where)
+    entry = f.mapping(value, where, required=False)
     if not entry:
         return None
     unknown = sorted(set(entry) - {"header", "json"})
@@ -453,8 +408,8 @@ def _identity(f: _Fields, value: Any, where: str) -> Identity | None:
             hint='identity: {header: X-Served-By} or identity: {json: "$.pod"}',
         )
     if "header" in entry:
-        return Identity(header=f.text(entry["header"], f"{where}.header"))
-    return Identity(json=f.text(entry["json"], f"{where}.json"))
+        return Identity(header=f.string(entry["header"], f"{where}.header"))
+    return Identity(json=f.string(entry["json"], f"{where}.json"))
 
 
 def _redirect_accept(f: _Fields, redirects: dict[str, Any], where: str) -> list[RedirectAcceptance]:
@@ -465,12 +420,12 @@ def _redirect_accept(f: _Fields, redirects: dict[str, Any], where: str) -> list[
             hint='accept another code with a reviewed reason: accept: [{codes: [301], reason: "..."}]',
         )
     result: list[RedirectAcceptance] = []
-    for index, item in enumerate(f.listing(redirects.get("accept"), f"{where}.accept")):
+    for index, item in enumerate(f.sequence(redirects.get("accept"), f"{where}.accept")):
         entry = f.mapping(item, f"{where}.accept[{index}]", required=True)
-        codes = f.listing(entry.get("codes"), f"{where}.accept[{index}].codes", required=True)
+        codes = f.sequence(entry.get("codes"), f"{where}.accept[{index}].codes", required=True)
         if not codes:
             raise f.fail(f"{where}.accept[{index}].codes", "is empty")
-        reason = f.text(entry.get("reason"), f"{where}.accept[{index}].reason", required=False)
+        reason = f.string(entry.get("reason"), f"{where}.accept[{index}].reason", required=False)
         if not reason.strip():
             raise f.fail(
                 f"{where}.accept[{index}].reason", "is missing", hint="accepting another redirect code needs a reason"
@@ -487,19 +442,19 @@ def _value_matches(f: _Fields, value: Any, where: str) -> tuple[ValueMatch, ...]
     """`{name: value}` (exact values) or a list of `{name, value, type}` as an HTTPRoute writes them."""
     if isinstance(value, dict):
         return tuple(
-            ValueMatch(str(name), f.text(item, f"{where}.{name}", required=False)) for name, item in value.items()
+            ValueMatch(str(name), f.string(item, f"{where}.{name}", required=False)) for name, item in value.items()
         )
     result: list[ValueMatch] = []
-    for index, item in enumerate(f.listing(value, where)):
+    for index, item in enumerate(f.sequence(value, where)):
         entry = f.mapping(item, f"{where}[{index}]", required=True)
-        f.known(entry, f"{where}[{index}]", "value match")
-        match_type = f.text(entry.get("type"), f"{where}[{index}].type", required=False, default="Exact")
+        f.known(entry, f"{where}[{index}]", _KNOWN_KEYS["value match"])
+        match_type = f.string(entry.get("type"), f"{where}[{index}].type", required=False, default="Exact")
         if match_type not in MATCH_TYPES:
             raise f.fail(f"{where}[{index}].type", f"must be one of {', '.join(MATCH_TYPES)}, got {match_type!r}")
         result.append(
             ValueMatch(
-                f.text(entry.get("name"), f"{where}[{index}].name"),
-                f.text(entry.get("value"), f"{where}[{index}].value", required=False),
+                f.string(entry.get("name"), f"{where}[{index}].name"),
+                f.string(entry.get("value"), f"{where}[{index}].value", required=False),
                 match_type,
             )
         )
@@ -508,9 +463,9 @@ def _value_matches(f: _Fields, value: Any, where: str) -> tuple[ValueMatch, ...]
 
 def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
     entry = f.mapping(item, where, required=True)
-    f.known(entry, where, "path")
-    path = f.text(entry.get("path"), f"{where}.path")
-    path_type = f.text(entry.get("type"), f"{where}.type", required=False, default="Prefix")
+    f.known(entry, where, _KNOWN_KEYS["path"])
+    path = f.string(entry.get("path"), f"{where}.path")
+    path_type = f.string(entry.get("type"), f"{where}.type", required=False, default="Prefix")
     if path_type not in PATH_TYPES:
         raise f.fail(f"{where}.type", f"must be one of {', '.join(PATH_TYPES)}, got {path_type!r}")
     if path_type == "RegularExpression" or entry.get("regex"):
@@ -520,18 +475,16 @@ def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
             raise f.fail(f"{where}.path", f"is not a valid regular expression: {exc}") from None
     if path_type != "RegularExpression" and not path.startswith("/"):
         raise f.fail(f"{where}.path", f"must start with '/', got {path!r}")
-    method = f.text(entry.get("method"), f"{where}.method", required=False).upper()
+    method = f.string(entry.get("method"), f"{where}.method", required=False).upper()
     if method and method not in METHODS:
         raise f.fail(f"{where}.method", f"must be an HTTP method ({', '.join(METHODS)}), got {method!r}")
-    source = f.text(entry.get("source"), f"{where}.source", required=False, default="ingress")
+    source = f.string(entry.get("source"), f"{where}.source", required=False, default="ingress")
     if source not in PATH_SOURCES:
         raise f.fail(f"{where}.source", f"must be one of {', '.join(PATH_SOURCES)}, got {source!r}")
-    regex = entry.get("regex", False)
-    if not isinstance(regex, bool):
-        raise f.fail(f"{where}.regex", f"must be true or false, got {regex!r}")
-    host = f.text(entry.get("host"), f"{where}.host", required=False) or None
+    regex = f.boolean(entry.get("regex", False), f"{where}.regex")
+    host = f.string(entry.get("host"), f"{where}.host", required=False) or None
     scheme = _scheme(f, entry.get("scheme"), f"{where}.scheme") if entry.get("scheme") is not None else None
-    backend = f.text(entry.get("backend"), f"{where}.backend", required=False) or None
+    backend = f.string(entry.get("backend"), f"{where}.backend", required=False) or None
     return PathRule(
         path,
         path_type,
@@ -543,7 +496,7 @@ def _path_rule(f: _Fields, item: Any, where: str) -> PathRule:
         query=_value_matches(f, entry.get("query"), f"{where}.query"),
         regex=regex,
         source=source,
-        object=f.text(entry.get("object"), f"{where}.object", required=False),
+        object=f.string(entry.get("object"), f"{where}.object", required=False),
     )
 
 
@@ -570,7 +523,7 @@ def _seconds_field(f: _Fields, value: Any, where: str, zero_ok: bool = False) ->
 
 def _timeouts(f: _Fields, value: Any, where: str) -> dict[str, Any]:
     """The timeouts settings, checked field by field (one-line errors)."""
-    entry = dict(f.mapping(value, where))
+    entry = dict(f.mapping(value, where, required=False))
     for key in entry:
         if key not in (*TIMEOUT_FIELDS, "beyond_limit", "path", "paths"):
             known = ", ".join((*TIMEOUT_FIELDS, "beyond_limit", "path", "paths"))
@@ -578,8 +531,8 @@ def _timeouts(f: _Fields, value: Any, where: str) -> dict[str, Any]:
     for key in TIMEOUT_FIELDS:
         if entry.get(key) is not None:
             entry[key] = _seconds_field(f, entry[key], f"{where}.{key}", zero_ok=key in ("gateway_total",))
-    if "beyond_limit" in entry and not isinstance(entry["beyond_limit"], bool):
-        raise f.fail(f"{where}.beyond_limit", f"must be true or false, got {entry['beyond_limit']!r}")
+    if "beyond_limit" in entry:
+        f.boolean(entry["beyond_limit"], f"{where}.beyond_limit")
     read_timeout = entry.get("read_timeout", 60.0)
     if entry.get("idle_margin") is not None and entry["idle_margin"] >= read_timeout:
         raise f.fail(
@@ -588,9 +541,9 @@ def _timeouts(f: _Fields, value: Any, where: str) -> dict[str, Any]:
     if entry.get("path") is not None and not str(entry["path"]).startswith("/"):
         raise f.fail(f"{where}.path", f"must start with '/', got {entry['path']!r}")
     rules = []
-    for index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths")):
+    for index, item in enumerate(f.sequence(entry.get("paths"), f"{where}.paths")):
         rule = dict(f.mapping(item, f"{where}.paths[{index}]", required=True))
-        path = f.text(rule.get("path"), f"{where}.paths[{index}].path")
+        path = f.string(rule.get("path"), f"{where}.paths[{index}].path")
         if not path.startswith("/"):
             raise f.fail(f"{where}.paths[{index}].path", f"must start with '/', got {path!r}")
         rule["path"] = path
@@ -619,7 +572,7 @@ def _date(f: _Fields, value: Any, where: str) -> dt.date | None:
 
 
 def _scheme(f: _Fields, value: Any, where: str) -> str:
-    scheme = f.text(value, where, required=False, default="https")
+    scheme = f.string(value, where, required=False, default="https")
     if scheme not in ("http", "https"):
         raise f.fail(where, f"must be http or https, got {scheme!r}")
     return scheme
@@ -628,97 +581,125 @@ def _scheme(f: _Fields, value: Any, where: str) -> str:
 def parse_targets(data: Any, file: str = "<targets>") -> Targets:
     f = _Fields(file)
     root = f.mapping(data, "(top level)", required=True)
-    f.known(root, "(top level)", "(top level)")
-    endpoints: dict[str, Endpoint] = {}
-    raw_endpoints = f.mapping(root.get("endpoints"), "endpoints", required=True)
-    f.known(raw_endpoints, "endpoints", "endpoints")
-    for side in ("nginx", "gateway"):
-        entry = f.mapping(raw_endpoints.get(side), f"endpoints.{side}", required=True)
-        f.known(entry, f"endpoints.{side}", "endpoint")
-        endpoints[side] = Endpoint(
-            name=side,
-            address=f.text(entry.get("address"), f"endpoints.{side}.address"),
-            http_port=f.integer(entry.get("http_port", 80), f"endpoints.{side}.http_port", 1),
-            https_port=f.integer(entry.get("https_port", 443), f"endpoints.{side}.https_port", 1),
-        )
-    vantage: dict[str, VantagePoint] = {}
-    for name, value in f.mapping(root.get("vantage_points"), "vantage_points").items():
-        entry = f.mapping(value, f"vantage_points.{name}", required=True)
-        f.known(entry, f"vantage_points.{name}", "vantage point")
-        vantage[str(name)] = VantagePoint(
-            str(name),
-            f.text(entry.get("address"), f"vantage_points.{name}.address", required=False) or None,
-            f.text(entry.get("description"), f"vantage_points.{name}.description", required=False),
-        )
+    f.known(root, "(top level)", _KNOWN_KEYS["(top level)"])
+    endpoints = _endpoints(f, root.get("endpoints"))
+    vantage = _vantage_points(f, root.get("vantage_points"))
     default_vantage = root.get("default_vantage_point")
     if default_vantage is not None and str(default_vantage) not in vantage:
         raise f.fail("default_vantage_point", f"names {default_vantage!r}, which vantage_points does not define")
     services: list[ServiceTarget] = []
-    seen: set[str] = set()
-    for index, value in enumerate(f.listing(root.get("services"), "services", required=True)):
-        where = f"services[{index}]"
-        entry = f.mapping(value, where, required=True)
-        name = f.text(entry.get("name"), f"{where}.name")
-        f.known(entry, f"services[{name}]", "service")
-        if name in seen:
-            raise f.fail(f"{where}.name", f"service {name!r} is listed twice")
-        seen.add(name)
-        where = f"services[{name}]"
-        known_checks = check_kinds()
-        checks = [str(c) for c in f.listing(entry.get("checks"), f"{where}.checks")] or list(known_checks[:1])
-        for check in checks:
-            if check not in known_checks:
-                raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(known_checks)}")
-        paths = [
-            _path_rule(f, item, f"{where}.paths[{path_index}]")
-            for path_index, item in enumerate(f.listing(entry.get("paths"), f"{where}.paths"))
-        ]
-        service_vantage = entry.get("vantage_point")
-        if service_vantage is not None and str(service_vantage) not in vantage:
-            raise f.fail(f"{where}.vantage_point", f"names {service_vantage!r}, which vantage_points does not define")
-        source_ip = f.mapping(entry.get("source_ip"), f"{where}.source_ip")
-        for key in ("allowed", "denied"):
-            for vp in f.listing(source_ip.get(key), f"{where}.source_ip.{key}"):
-                if str(vp) not in vantage:
-                    raise f.fail(f"{where}.source_ip.{key}", f"names vantage point {vp!r}, which is not defined")
-        backend_tls = f.mapping(entry.get("backend_tls"), f"{where}.backend_tls")
-        if backend_tls and str(backend_tls.get("mode", "A")) not in ("A", "B"):
-            raise f.fail(
-                f"{where}.backend_tls.mode",
-                f"must be A (BackendTLSPolicy) or B (plain backend), got {backend_tls.get('mode')!r}",
-            )
-        redirects = f.mapping(entry.get("redirects"), f"{where}.redirects")
-        services.append(
-            ServiceTarget(
-                name=name,
-                host=f.text(entry.get("host"), f"{where}.host"),
-                wave=f.integer(entry.get("wave", 1), f"{where}.wave", 1, 99),
-                namespace=f.text(entry.get("namespace"), f"{where}.namespace", required=False),
-                complexity=f.text(entry.get("complexity"), f"{where}.complexity", required=False),
-                backends=[str(b) for b in f.listing(entry.get("backends"), f"{where}.backends")],
-                paths=paths,
-                checks=checks,
-                timeouts=_timeouts(f, entry.get("timeouts"), f"{where}.timeouts"),
-                sse=f.mapping(entry.get("sse"), f"{where}.sse"),
-                source_ip=source_ip,
-                backend_tls=backend_tls,
-                redirects=redirects,
-                headers=f.mapping(entry.get("headers"), f"{where}.headers"),
-                expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
-                vantage_point=str(service_vantage) if service_vantage is not None else None,
-                scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
-                unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
-                identity=_identity(f, entry.get("identity"), f"{where}.identity"),
-                redirect_accept=_redirect_accept(f, redirects, f"{where}.redirects"),
-            )
+    for index, value in enumerate(f.sequence(root.get("services"), "services", required=True)):
+        service = _service(f, value, f"services[{index}]", vantage)
+        if any(other.name == service.name for other in services):
+            raise f.fail(f"services[{index}].name", f"service {service.name!r} is listed twice")
+        services.append(service)
+    waivers = _waivers(f, root.get("waivers"))
+    return Targets(
+        path=Path(file) if file != "<targets>" else None,
+        endpoints=endpoints,
+        services=services,
+        vantage_points=vantage,
+        default_vantage_point=str(default_vantage) if default_vantage is not None else None,
+        ca_bundle=_ca_bundle(f, root.get("ca_bundle")),
+        waivers=waivers,
+        source=f.mapping(root.get("source"), "source", required=False),
+        settings=f.mapping(root.get("settings"), "settings", required=False),
+        notes=[str(n) for n in f.sequence(root.get("notes"), "notes")],
+        redact_headers=[str(h).lower() for h in f.sequence(root.get("redact_headers"), "redact_headers")],
+        identity=_identity(f, root.get("identity"), "identity"),
+        path_attempts=_path_attempts(f, root.get("paths")),
+    )
+
+
+def _endpoints(f: _Fields, value: Any) -> dict[str, Endpoint]:
+    endpoints: dict[str, Endpoint] = {}
+    raw_endpoints = f.mapping(value, "endpoints", required=True)
+    f.known(raw_endpoints, "endpoints", _KNOWN_KEYS["endpoints"])
+    for side in ("nginx", "gateway"):
+        entry = f.mapping(raw_endpoints.get(side), f"endpoints.{side}", required=True)
+        f.known(entry, f"endpoints.{side}", _KNOWN_KEYS["endpoint"])
+        endpoints[side] = Endpoint(
+            name=side,
+            address=f.string(entry.get("address"), f"endpoints.{side}.address"),
+            http_port=f.integer(entry.get("http_port", 80), f"endpoints.{side}.http_port", 1),
+            https_port=f.integer(entry.get("https_port", 443), f"endpoints.{side}.https_port", 1),
         )
+    return endpoints
+
+
+def _vantage_points(f: _Fields, value: Any) -> dict[str, VantagePoint]:
+    vantage: dict[str, VantagePoint] = {}
+    for name, item in f.mapping(value, "vantage_points", required=False).items():
+        entry = f.mapping(item, f"vantage_points.{name}", required=True)
+        f.known(entry, f"vantage_points.{name}", _KNOWN_KEYS["vantage point"])
+        vantage[str(name)] = VantagePoint(
+            str(name),
+            f.string(entry.get("address"), f"vantage_points.{name}.address", required=False) or None,
+            f.string(entry.get("description"), f"vantage_points.{name}.description", required=False),
+        )
+    return vantage
+
+
+def _service(f: _Fields, value: Any, where: str, vantage: dict[str, VantagePoint]) -> ServiceTarget:
+    entry = f.mapping(value, where, required=True)
+    name = f.string(entry.get("name"), f"{where}.name")
+    where = f"services[{name}]"
+    f.known(entry, where, _KNOWN_KEYS["service"])
+    known_checks = check_kinds()
+    checks = [str(c) for c in f.sequence(entry.get("checks"), f"{where}.checks")] or list(known_checks[:1])
+    for check in checks:
+        if check not in known_checks:
+            raise f.fail(f"{where}.checks", f"unknown check kind {check!r}; known: {', '.join(known_checks)}")
+    service_vantage = entry.get("vantage_point")
+    if service_vantage is not None and str(service_vantage) not in vantage:
+        raise f.fail(f"{where}.vantage_point", f"names {service_vantage!r}, which vantage_points does not define")
+    source_ip = f.mapping(entry.get("source_ip"), f"{where}.source_ip", required=False)
+    for key in ("allowed", "denied"):
+        for vp in f.sequence(source_ip.get(key), f"{where}.source_ip.{key}"):
+            if str(vp) not in vantage:
+                raise f.fail(f"{where}.source_ip.{key}", f"names vantage point {vp!r}, which is not defined")
+    backend_tls = f.mapping(entry.get("backend_tls"), f"{where}.backend_tls", required=False)
+    if backend_tls and str(backend_tls.get("mode", "A")) not in ("A", "B"):
+        raise f.fail(
+            f"{where}.backend_tls.mode",
+            f"must be A (BackendTLSPolicy) or B (plain backend), got {backend_tls.get('mode')!r}",
+        )
+    redirects = f.mapping(entry.get("redirects"), f"{where}.redirects", required=False)
+    return ServiceTarget(
+        name=name,
+        host=f.string(entry.get("host"), f"{where}.host"),
+        wave=f.integer(entry.get("wave", 1), f"{where}.wave", 1, 99),
+        namespace=f.string(entry.get("namespace"), f"{where}.namespace", required=False),
+        complexity=f.string(entry.get("complexity"), f"{where}.complexity", required=False),
+        backends=[str(b) for b in f.sequence(entry.get("backends"), f"{where}.backends")],
+        paths=[
+            _path_rule(f, item, f"{where}.paths[{index}]")
+            for index, item in enumerate(f.sequence(entry.get("paths"), f"{where}.paths"))
+        ],
+        checks=checks,
+        timeouts=_timeouts(f, entry.get("timeouts"), f"{where}.timeouts"),
+        sse=f.mapping(entry.get("sse"), f"{where}.sse", required=False),
+        source_ip=source_ip,
+        backend_tls=backend_tls,
+        redirects=redirects,
+        headers=f.mapping(entry.get("headers"), f"{where}.headers", required=False),
+        expected_differences=_expected(f, entry.get("expected_differences"), f"{where}.expected_differences"),
+        vantage_point=str(service_vantage) if service_vantage is not None else None,
+        scheme=_scheme(f, entry.get("scheme"), f"{where}.scheme"),
+        unverified=_unverified(f, entry.get("unverified"), f"{where}.unverified"),
+        identity=_identity(f, entry.get("identity"), f"{where}.identity"),
+        redirect_accept=_redirect_accept(f, redirects, f"{where}.redirects"),
+    )
+
+
+def _waivers(f: _Fields, value: Any) -> list[Waiver]:
     waivers: list[Waiver] = []
-    for index, value in enumerate(f.listing(root.get("waivers"), "waivers")):
+    for index, item in enumerate(f.sequence(value, "waivers")):
         here = f"waivers[{index}]"
-        entry = f.mapping(value, here, required=True)
-        f.known(entry, here, "waiver")
-        check = f.text(entry.get("check"), f"{here}.check")
-        service_name = f.text(entry.get("service"), f"{here}.service")
+        entry = f.mapping(item, here, required=True)
+        f.known(entry, here, _KNOWN_KEYS["waiver"])
+        check = f.string(entry.get("check"), f"{here}.check")
+        service_name = f.string(entry.get("service"), f"{here}.service")
         if _only_wildcards(check) and _only_wildcards(service_name):
             raise f.fail(here, "waives every check of every service", hint="name one check and one service")
         if check not in all_kinds():
@@ -727,39 +708,30 @@ def parse_targets(data: Any, file: str = "<targets>") -> Targets:
             Waiver(
                 check=check,
                 service=service_name,
-                owner=f.text(entry.get("owner"), f"{here}.owner", required=False),
-                reason=f.text(entry.get("reason"), f"{here}.reason", required=False),
+                owner=f.string(entry.get("owner"), f"{here}.owner", required=False),
+                reason=f.string(entry.get("reason"), f"{here}.reason", required=False),
                 expires=_date(f, entry.get("expires"), f"{here}.expires"),
             )
         )
-    ca_bundle = f.text(root.get("ca_bundle"), "ca_bundle", required=False) or None
-    if ca_bundle is not None and file != "<targets>":
-        # A file's CA path is checked (relative to the file); in-memory targets are taken as given.
-        ca_path = Path(ca_bundle).expanduser()
-        if not ca_path.is_absolute():
-            ca_path = Path(file).parent / ca_path
-        if not ca_path.is_file():
-            raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")
-        ca_bundle = str(ca_path)
-    return Targets(
-        path=Path(file) if file != "<targets>" else None,
-        endpoints=endpoints,
-        services=services,
-        vantage_points=vantage,
-        default_vantage_point=str(default_vantage) if default_vantage is not None else None,
-        ca_bundle=ca_bundle,
-        waivers=waivers,
-        source=f.mapping(root.get("source"), "source"),
-        settings=f.mapping(root.get("settings"), "settings"),
-        notes=[str(n) for n in f.listing(root.get("notes"), "notes")],
-        redact_headers=[str(h).lower() for h in f.listing(root.get("redact_headers"), "redact_headers")],
-        identity=_identity(f, root.get("identity"), "identity"),
-        path_attempts=_path_attempts(f, root.get("paths")),
-    )
+    return waivers
+
+
+def _ca_bundle(f: _Fields, value: Any) -> str | None:
+    ca_bundle = f.string(value, "ca_bundle", required=False) or None
+    if ca_bundle is None or f.file == "<targets>":
+        # In-memory targets are taken as given.
+        return ca_bundle
+    # A file's CA path is checked, relative to the file.
+    ca_path = Path(ca_bundle).expanduser()
+    if not ca_path.is_absolute():
+        ca_path = Path(f.file).parent / ca_path
+    if not ca_path.is_file():
+        raise f.fail("ca_bundle", f"{ca_path} does not exist", hint="the CA bundle that signs both endpoints")
+    return str(ca_path)
 
 
 def _path_attempts(f: _Fields, value: Any) -> int:
-    settings = f.mapping(value, "paths")
+    settings = f.mapping(value, "paths", required=False)
     if "attempts" not in settings:
         return PATH_ATTEMPTS
     return f.integer(settings["attempts"], "paths.attempts", PATH_ATTEMPTS, 10000)
@@ -767,14 +739,4 @@ def _path_attempts(f: _Fields, value: Any) -> int:
 
 def load_targets(path: Path | str) -> Targets:
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot be read: {exc.strerror}", file=str(file), hint="check --targets") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"is not valid YAML{where}", file=str(file)) from None
-    return parse_targets(data, str(file))
+    return parse_targets(load_one(file, hint="check --targets"), str(file))

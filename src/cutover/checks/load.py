@@ -119,6 +119,16 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     baseline = _baseline(nginx, case.service)
     if baseline is not None:
         return Outcome(evidence=evidence, baseline=baseline)
+    differences = _failure_differences(nginx, gateway, float(load["tolerance"].get("error_rate", 0.0)))
+    latency, evidence["ratios"] = _latency_differences(
+        nginx, gateway, float(load["tolerance"]["ratio"]), float(load["tolerance"]["ms"])
+    )
+    return Outcome(differences=[*differences, *latency], evidence=evidence)
+
+
+def _failure_differences(nginx: dict[str, Any], gateway: dict[str, Any], allowed_errors: float) -> list[Difference]:
+    """Streams and requests that fail through the Gateway and not through nginx, and answers from
+    a backend nginx never sent the load to."""
     differences: list[Difference] = []
     lost = gateway["streams"] - gateway["completed"] - (nginx["streams"] - nginx["completed"])
     if lost > 0:
@@ -131,8 +141,6 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 f"gateway errors: {gateway['stream_errors']}",
             )
         )
-    ratio, slack = float(load["tolerance"]["ratio"]), float(load["tolerance"]["ms"])
-    allowed_errors = float(load["tolerance"].get("error_rate", 0.0))
     nginx_rate = nginx["request_error_rate"] or 0.0
     gateway_rate = 1.0 if not gateway["requests"] else gateway["request_error_rate"]
     if gateway_rate > nginx_rate + allowed_errors:
@@ -156,6 +164,14 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 f"{', '.join(sorted(strangers))}, which never answered through nginx",
             )
         )
+    return differences
+
+
+def _latency_differences(
+    nginx: dict[str, Any], gateway: dict[str, Any], ratio: float, slack: float
+) -> tuple[list[Difference], dict[str, float | None]]:
+    """Each metric's p99 against nginx's (within ratio and slack), and every percentile's ratio."""
+    differences: list[Difference] = []
     ratios: dict[str, float | None] = {}
     for metric in ("first_event", "stream_total", "request_latency"):
         for pct in ("p50", "p95", "p99"):
@@ -180,5 +196,4 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                     note=f"over nginx's p99 by more than {ratio:.0%} + {slack:g} ms",
                 )
             )
-    evidence["ratios"] = ratios
-    return Outcome(differences=differences, evidence=evidence)
+    return differences, ratios

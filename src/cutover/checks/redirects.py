@@ -139,80 +139,81 @@ def _follow(context: ProbeContext, endpoint: Endpoint, service: ServiceTarget, r
 def _run(case: Case, context: ProbeContext) -> Outcome:
     path = str(case.params["path"])
     scheme = str(case.params["scheme"])
-    service = case.service
-    expected_backend = _expected_backend(service)
+    once = _http_once if scheme == "http" else _https_once
+    return converge(lambda: once(context, case.service, path, scheme), context.attempts, context.max_attempts)
 
-    def http_once() -> Outcome:
-        nginx, gateway = on_both(
-            context.targets, lambda endpoint: context.fetch(endpoint, service, path, scheme=scheme)
-        )
-        evidence: dict[str, Any] = {
-            "nginx": side_summary(nginx),
-            "gateway": side_summary(gateway),
-            "accepted": [{"codes": list(a.codes), "reason": a.reason} for a in service.redirect_accept],
-        }
-        outcome = Outcome(evidence=evidence)
-        outcome.baseline = _nginx_redirect_problem(nginx, service)
-        if outcome.baseline is not None:
-            return outcome
-        status = _status_difference(nginx, gateway, service)
-        if status is not None:
-            outcome.differences.append(status)
-        outcome.differences += location_differences(nginx, gateway)
-        if gateway.status not in REDIRECT_CODES or gateway.header("location") is None:
-            return outcome
-        # The followed leg: the redirect's target must be served by the same backend.
-        followed_nginx, followed_gateway = (
-            _follow(context, context.targets.nginx, service, nginx),
-            _follow(context, context.targets.gateway, service, gateway),
-        )
-        evidence["followed"] = {"nginx": side_summary(followed_nginx), "gateway": side_summary(followed_gateway)}
-        problem = baseline_problem(followed_nginx, expected_backend)
-        if problem is not None:
-            outcome.baseline = f"after the redirect, {problem}"
-            return outcome
-        if followed_nginx.status != followed_gateway.status:
-            outcome.differences.append(
-                Difference(
-                    "followed status", followed_nginx.status, followed_gateway.status or followed_gateway.error_kind
-                )
-            )
-        if followed_nginx.identified:
-            backend = backend_difference(followed_nginx, followed_gateway, "followed backend")
-            if backend is not None:
-                outcome.differences.append(backend)
-        else:
-            outcome.not_run = "the redirect's target: " + no_backend_named(context.targets.identity_of(service))
+
+def _http_once(context: ProbeContext, service: ServiceTarget, path: str, scheme: str) -> Outcome:
+    """Plain HTTP: the Gateway must redirect as nginx does, to where the same backend answers."""
+    nginx, gateway = on_both(context.targets, lambda endpoint: context.fetch(endpoint, service, path, scheme=scheme))
+    evidence: dict[str, Any] = {
+        "nginx": side_summary(nginx),
+        "gateway": side_summary(gateway),
+        "accepted": [{"codes": list(a.codes), "reason": a.reason} for a in service.redirect_accept],
+    }
+    outcome = Outcome(evidence=evidence)
+    outcome.baseline = _nginx_redirect_problem(nginx, service)
+    if outcome.baseline is not None:
         return outcome
+    status = _status_difference(nginx, gateway, service)
+    if status is not None:
+        outcome.differences.append(status)
+    outcome.differences += location_differences(nginx, gateway)
+    if gateway.status in REDIRECT_CODES and gateway.header("location") is not None:
+        _judge_followed_leg(context, service, nginx, gateway, outcome)
+    return outcome
 
-    def https_once() -> Outcome:
-        nginx, gateway = on_both(
-            context.targets, lambda endpoint: context.fetch(endpoint, service, path, scheme=scheme)
+
+def _judge_followed_leg(
+    context: ProbeContext, service: ServiceTarget, nginx: ProbeResult, gateway: ProbeResult, outcome: Outcome
+) -> None:
+    """The followed leg: the redirect's target must be served by the same backend."""
+    followed_nginx, followed_gateway = (
+        _follow(context, context.targets.nginx, service, nginx),
+        _follow(context, context.targets.gateway, service, gateway),
+    )
+    outcome.evidence["followed"] = {"nginx": side_summary(followed_nginx), "gateway": side_summary(followed_gateway)}
+    problem = baseline_problem(followed_nginx, _expected_backend(service))
+    if problem is not None:
+        outcome.baseline = f"after the redirect, {problem}"
+        return
+    if followed_nginx.status != followed_gateway.status:
+        outcome.differences.append(
+            Difference("followed status", followed_nginx.status, followed_gateway.status or followed_gateway.error_kind)
         )
-        outcome = Outcome(evidence={"nginx": side_summary(nginx), "gateway": side_summary(gateway)})
-        outcome.baseline = baseline_problem(nginx, expected_backend)
-        nginx_location = nginx.header("location") or ""
-        if (
-            outcome.baseline is None
-            and nginx.status in REDIRECT_CODES
-            and nginx_location.startswith(f"https://{service.host}")
-        ):
-            outcome.baseline = f"nginx redirects HTTPS to itself ({nginx.status} {nginx_location}): a redirect loop"
-        if outcome.baseline is not None:
-            return outcome
-        location = gateway.header("location") or ""
-        if gateway.status in REDIRECT_CODES and location.startswith(f"https://{service.host}"):
-            outcome.differences.append(
-                Difference("gateway on https", nginx.status, gateway.status, note=f"redirect loop to {location}")
-            )
-        elif gateway.status != nginx.status:
-            outcome.differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind))
-        if nginx.identified:
-            backend = backend_difference(nginx, gateway)
-            if backend is not None:
-                outcome.differences.append(backend)
-        else:
-            outcome.not_run = no_backend_named(context.targets.identity_of(service))
-        return outcome
+    if followed_nginx.identified:
+        backend = backend_difference(followed_nginx, followed_gateway, "followed backend")
+        if backend is not None:
+            outcome.differences.append(backend)
+    else:
+        outcome.not_run = "the redirect's target: " + no_backend_named(context.targets.identity_of(service))
 
-    return converge(http_once if scheme == "http" else https_once, context.attempts, context.max_attempts)
+
+def _https_once(context: ProbeContext, service: ServiceTarget, path: str, scheme: str) -> Outcome:
+    """HTTPS: served, not redirected again (a redirect to itself is a loop), by the same backend."""
+    nginx, gateway = on_both(context.targets, lambda endpoint: context.fetch(endpoint, service, path, scheme=scheme))
+    outcome = Outcome(evidence={"nginx": side_summary(nginx), "gateway": side_summary(gateway)})
+    outcome.baseline = baseline_problem(nginx, _expected_backend(service))
+    nginx_location = nginx.header("location") or ""
+    if (
+        outcome.baseline is None
+        and nginx.status in REDIRECT_CODES
+        and nginx_location.startswith(f"https://{service.host}")
+    ):
+        outcome.baseline = f"nginx redirects HTTPS to itself ({nginx.status} {nginx_location}): a redirect loop"
+    if outcome.baseline is not None:
+        return outcome
+    location = gateway.header("location") or ""
+    if gateway.status in REDIRECT_CODES and location.startswith(f"https://{service.host}"):
+        outcome.differences.append(
+            Difference("gateway on https", nginx.status, gateway.status, note=f"redirect loop to {location}")
+        )
+    elif gateway.status != nginx.status:
+        outcome.differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind))
+    if nginx.identified:
+        backend = backend_difference(nginx, gateway)
+        if backend is not None:
+            outcome.differences.append(backend)
+    else:
+        outcome.not_run = no_backend_named(context.targets.identity_of(service))
+    return outcome

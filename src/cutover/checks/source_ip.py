@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from cutover.checks.base import (
@@ -165,73 +166,41 @@ def _baseline(nginx: ProbeResult, service: ServiceTarget, vantage: str, source: 
     return None
 
 
+@dataclass(frozen=True)
+class _Client:
+    """Who the probe stands for: a vantage point, its source address, and a spoofed X-Forwarded-For."""
+
+    vantage: str
+    source: str | None
+    xff: str | None
+
+    @property
+    def who(self) -> str:
+        return f"{self.vantage} ({self.source or 'default address'})"
+
+    @property
+    def spoof_note(self) -> str:
+        return f"; it sent X-Forwarded-For: {self.xff}" if self.xff else ""
+
+
 def _run(case: Case, context: ProbeContext) -> Outcome:
     vantage = str(case.params["vantage"])
-    source = context.targets.vantage_points[vantage].address
     xff = case.params.get("xff")
-    headers = {"X-Forwarded-For": str(xff)} if xff else {}
+    client = _Client(vantage, context.targets.vantage_points[vantage].address, str(xff) if xff else None)
+    headers = {"X-Forwarded-For": client.xff} if client.xff else {}
     path = case.service.first_path
-    spoof_note = f"; it sent X-Forwarded-For: {xff}" if xff else ""
 
     def once() -> Outcome:
         nginx, gateway = on_both(
             context.targets,
-            lambda endpoint: context.fetch(endpoint, case.service, path, source=source, headers=headers),
+            lambda endpoint: context.fetch(endpoint, case.service, path, source=client.source, headers=headers),
         )
-        baseline = _baseline(nginx, case.service, vantage, source)
+        baseline = _baseline(nginx, case.service, vantage, client.source)
         differences: list[Difference] = []
-        who = f"{vantage} ({source or 'default address'})"
         if baseline is None and denial(nginx) is None:
-            if not _let_in(gateway):
-                refused = gateway.status is None
-                differences.append(
-                    Difference(
-                        f"gateway lets {vantage} in",
-                        _outcome(nginx),
-                        _outcome(gateway),
-                        note=f"nginx lets {who} in{spoof_note}"
-                        + ("; a refused or reset connection is an error, not a denial" if refused else ""),
-                    )
-                )
-            elif nginx.backend != gateway.backend:
-                differences.append(
-                    Difference(
-                        "backend",
-                        nginx.backend,
-                        gateway.backend,
-                        note=f"the Service that answered {who} on {path}",
-                    )
-                )
-            seen_gateway = seen_by_backend(gateway)
-            if (
-                seen_gateway is not None
-                and source
-                and source not in str(seen_gateway.get("x-forwarded-for"))
-                and seen_gateway.get("x-envoy-external-address") != source
-            ):
-                differences.append(
-                    Difference(
-                        "client address at the backend",
-                        seen_by_backend(nginx),
-                        seen_gateway,
-                        note="the backend behind the Gateway cannot see the client address",
-                    )
-                )
+            differences = _admitted_differences(client, path, nginx, gateway)
         elif baseline is None and denial(gateway) is None:
-            refused = gateway.status is None
-            differences.append(
-                Difference(
-                    f"gateway denies {vantage}",
-                    _outcome(nginx),
-                    _outcome(gateway),
-                    note=(
-                        f"the Gateway did not answer ({gateway.error_kind}): a refused or reset connection is an "
-                        "error, not a denial; nginx answered 403"
-                        if refused
-                        else f"nginx refuses {who} with 403{spoof_note}"
-                    ),
-                )
-            )
+            differences = [_not_denied(client, nginx, gateway)]
         return Outcome(
             differences=differences,
             evidence={
@@ -239,7 +208,7 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 "gateway": side_summary(gateway) | {"seen": seen_by_backend(gateway), "answer": _outcome(gateway)},
                 "vantage": {
                     "name": vantage,
-                    "address": source,
+                    "address": client.source,
                     "declared": _declared(case.service, vantage),
                     "x-forwarded-for sent": xff,
                 },
@@ -248,6 +217,61 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
         )
 
     return converge(once, context.attempts, context.max_attempts)
+
+
+def _admitted_differences(client: _Client, path: str, nginx: ProbeResult, gateway: ProbeResult) -> list[Difference]:
+    """nginx lets the client in: the Gateway must too, send it to the same Service, and let that
+    Service see the client's address."""
+    differences: list[Difference] = []
+    if not _let_in(gateway):
+        refused = gateway.status is None
+        differences.append(
+            Difference(
+                f"gateway lets {client.vantage} in",
+                _outcome(nginx),
+                _outcome(gateway),
+                note=f"nginx lets {client.who} in{client.spoof_note}"
+                + ("; a refused or reset connection is an error, not a denial" if refused else ""),
+            )
+        )
+    elif nginx.backend != gateway.backend:
+        differences.append(
+            Difference(
+                "backend", nginx.backend, gateway.backend, note=f"the Service that answered {client.who} on {path}"
+            )
+        )
+    seen_gateway = seen_by_backend(gateway)
+    if (
+        seen_gateway is not None
+        and client.source
+        and client.source not in str(seen_gateway.get("x-forwarded-for"))
+        and seen_gateway.get("x-envoy-external-address") != client.source
+    ):
+        differences.append(
+            Difference(
+                "client address at the backend",
+                seen_by_backend(nginx),
+                seen_gateway,
+                note="the backend behind the Gateway cannot see the client address",
+            )
+        )
+    return differences
+
+
+def _not_denied(client: _Client, nginx: ProbeResult, gateway: ProbeResult) -> Difference:
+    """nginx refuses the client with 403 and the Gateway does not."""
+    refused = gateway.status is None
+    return Difference(
+        f"gateway denies {client.vantage}",
+        _outcome(nginx),
+        _outcome(gateway),
+        note=(
+            f"the Gateway did not answer ({gateway.error_kind}): a refused or reset connection is an "
+            "error, not a denial; nginx answered 403"
+            if refused
+            else f"nginx refuses {client.who} with 403{client.spoof_note}"
+        ),
+    )
 
 
 def _outcome(result: ProbeResult) -> str:

@@ -212,17 +212,9 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
             },
         }
     )
-    events = int(stream.get("events", 5))
-    if nginx.status != 200 or not nginx.done or len(nginx.events) != events:
-        outcome.baseline = (
-            f"nginx did not complete the stream it should serve ({_line(nginx)}; expected {events} events + [DONE]): "
-            "the baseline is broken (check the target's sse settings and timeouts.read_timeout)"
-        )
-    elif nginx.elapsed < minimum - EARLY_SLACK:
-        outcome.baseline = (
-            f"nginx delivered the whole stream in {nginx.elapsed:.1f} s, sooner than the {minimum:g} s the backend "
-            "needs to send it: not the probe backend's stream, so it proves nothing"
-        )
+    baseline = _baseline_problem(nginx, int(stream.get("events", 5)), minimum)
+    if baseline:
+        outcome.baseline = baseline
     differences = outcome.differences
     if gateway.status != nginx.status:
         differences.append(Difference("status", nginx.status, gateway.status or gateway.error_kind))
@@ -231,9 +223,37 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     nginx_ids, gateway_ids = _indexes(nginx), _indexes(gateway)
     if gateway_ids != nginx_ids[: len(gateway_ids)] or (nginx.done and gateway.done and gateway_ids != nginx_ids):
         differences.append(Difference("event order", nginx_ids, gateway_ids))
+    differences.extend(_completion(stream, limits, minimum, nginx, gateway))
+    backend_difference = _backends(nginx, gateway)
+    if backend_difference is not None:
+        differences.append(backend_difference)
+    differences.extend(_timing(nginx, gateway, tolerance))
+    return outcome
+
+
+def _baseline_problem(nginx: StreamResult, events: int, minimum: float) -> str:
+    """Why nginx's stream is no reference (it did not serve the probe backend's whole stream), or ""."""
+    if nginx.status != 200 or not nginx.done or len(nginx.events) != events:
+        return (
+            f"nginx did not complete the stream it should serve ({_line(nginx)}; expected {events} events + [DONE]): "
+            "the baseline is broken (check the target's sse settings and timeouts.read_timeout)"
+        )
+    if nginx.elapsed < minimum - EARLY_SLACK:
+        return (
+            f"nginx delivered the whole stream in {nginx.elapsed:.1f} s, sooner than the {minimum:g} s the backend "
+            "needs to send it: not the probe backend's stream, so it proves nothing"
+        )
+    return ""
+
+
+def _completion(
+    stream: dict[str, Any], limits: Limits, minimum: float, nginx: StreamResult, gateway: StreamResult
+) -> list[Difference]:
+    """A Gateway stream cut off where nginx's completed, or one complete too soon to be real."""
     if nginx.done and not gateway.done:
+        gateway_ids = _indexes(gateway)
         last = gateway_ids[-1] if gateway_ids else "none"
-        differences.append(
+        return [
             Difference(
                 "completion",
                 f"{len(nginx.events)} events + [DONE] in {nginx.elapsed:.1f} s",
@@ -241,9 +261,9 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 + (f": {gateway.error}" if gateway.error else ""),
                 note=_cut_note(stream, limits, nginx, gateway),
             )
-        )
-    elif gateway.done and gateway.elapsed < minimum - EARLY_SLACK:
-        differences.append(
+        ]
+    if gateway.done and gateway.elapsed < minimum - EARLY_SLACK:
+        return [
             Difference(
                 "duration",
                 f"{nginx.elapsed:.1f} s",
@@ -251,34 +271,36 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
                 note=f"the Gateway delivered the stream sooner than the {minimum:g} s the backend needs: "
                 "not the probe backend's stream",
             )
+        ]
+    return []
+
+
+def _timing(nginx: StreamResult, gateway: StreamResult, tolerance: float) -> list[Difference]:
+    """Events the Gateway holds back: a late first event, or the worst lag of any event (buffering)."""
+    if nginx.first_event is None or gateway.first_event is None:
+        return []
+    differences = []
+    if gateway.first_event > nginx.first_event + tolerance:
+        differences.append(
+            Difference(
+                "time to first event",
+                f"{nginx.first_event:.2f} s",
+                f"{gateway.first_event:.2f} s",
+                note=f"tolerance {tolerance:g} s: the Gateway holds events back",
+            )
         )
-    backend_difference = _backends(nginx, gateway)
-    if backend_difference is not None:
-        differences.append(backend_difference)
-    if nginx.first_event is not None and gateway.first_event is not None:
-        if gateway.first_event > nginx.first_event + tolerance:
-            differences.append(
-                Difference(
-                    "time to first event",
-                    f"{nginx.first_event:.2f} s",
-                    f"{gateway.first_event:.2f} s",
-                    note=f"tolerance {tolerance:g} s: the Gateway holds events back",
-                )
+    worst_index, worst_lag = -1, 0.0
+    for index, (n_event, g_event) in enumerate(zip(nginx.events, gateway.events, strict=False)):
+        lag = g_event.at - n_event.at
+        if lag > worst_lag:
+            worst_index, worst_lag = index, lag
+    if worst_lag > tolerance:
+        differences.append(
+            Difference(
+                f"arrival of event {worst_index + 1}",
+                f"{nginx.events[worst_index].at:.2f} s",
+                f"{gateway.events[worst_index].at:.2f} s",
+                note=f"{worst_lag:.2f} s late (tolerance {tolerance:g} s): buffering",
             )
-        worst_index, worst_lag = -1, 0.0
-        for index, (n_event, g_event) in enumerate(zip(nginx.events, gateway.events, strict=False)):
-            lag = g_event.at - n_event.at
-            if lag > worst_lag:
-                worst_index, worst_lag = index, lag
-        if worst_lag > tolerance:
-            n_at = nginx.events[worst_index].at
-            g_at = gateway.events[worst_index].at
-            differences.append(
-                Difference(
-                    f"arrival of event {worst_index + 1}",
-                    f"{n_at:.2f} s",
-                    f"{g_at:.2f} s",
-                    note=f"{worst_lag:.2f} s late (tolerance {tolerance:g} s): buffering",
-                )
-            )
-    return outcome
+        )
+    return differences

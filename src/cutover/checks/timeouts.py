@@ -79,9 +79,6 @@ class Limits:
     def silent_seconds(self) -> float:
         return self.read_timeout - self.idle_margin
 
-    def describe_total(self) -> str:
-        return "none" if self.gateway_total is None else f"{self.gateway_total:g} s"
-
 
 def _bare(path: str) -> str:
     return path.split("?", 1)[0]

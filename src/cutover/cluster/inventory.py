@@ -12,7 +12,7 @@ import yaml
 from cutover import annotations as ann
 from cutover.cluster.checks import inventory
 from cutover.cluster.state import ClusterState
-from cutover.probe_rules import path_rules
+from cutover.ingress_targets import migrated_ingresses, service_entry
 
 __all__ = ["draft_targets", "write_inventory"]
 
@@ -34,22 +34,9 @@ def _backup_object(obj: dict[str, Any]) -> dict[str, Any]:
 def draft_targets(state: ClusterState) -> dict[str, Any]:
     """A targets file to fill in: services, waves and the checks each annotation calls for."""
     services = []
-    for ingress in state.manifests.ingresses:
-        if not ingress.hosts:
-            continue
-        checks = ann.checks_for(ingress)
-        entry: dict[str, Any] = {
-            "name": ingress.name,
-            "namespace": ingress.namespace,
-            "host": ingress.hosts[0],
-            "wave": ann.proposed_wave(ingress, state.manifests.ingresses),
-            "complexity": ann.complexity(ingress),
-            # Every host and rule of the Ingress, and the HTTPRoute matches already written for it.
-            "paths": path_rules(state.manifests, ingress),
-            "checks": checks,
-            "timeouts": {"read_timeout": ann.read_timeout(ingress), "slow_request_seconds": 20},
-            "scheme": "https" if ingress.hosts[0] in ingress.tls_hosts() else "http",
-        }
+    for ingress in migrated_ingresses(state.manifests):
+        entry = service_entry(state.manifests, ingress)
+        checks = entry["checks"]
         if "sse" in checks:
             entry["sse"] = {"path": "/REPLACE-with-a-streaming-path", "streams": [{"name": "long", "events": 20}]}
         if "source_ip" in checks:

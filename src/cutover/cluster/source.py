@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cutover.errors import CutoverError, InputError
+from cutover.facts.kube import APIEXTENSIONS_GROUP, CILIUM_GROUP, GATEWAY_GROUP, NETWORKING_GROUP
 from cutover.manifests import load_documents
 
 __all__ = ["RESOURCES", "ApiSource", "ClusterSource", "ManifestSource", "Resource", "connect"]
@@ -36,33 +37,33 @@ RESOURCES: dict[str, Resource] = {
         Resource("pods", "Pod", ("/api/v1/pods",)),
         Resource("services", "Service", ("/api/v1/services",)),
         Resource("configmaps", "ConfigMap", ("/api/v1/configmaps",)),
-        Resource("ingresses", "Ingress", ("/apis/networking.k8s.io/v1/ingresses",)),
-        Resource("ingressclasses", "IngressClass", ("/apis/networking.k8s.io/v1/ingressclasses",)),
-        Resource("crds", "CustomResourceDefinition", ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",)),
-        Resource("gatewayclasses", "GatewayClass", ("/apis/gateway.networking.k8s.io/v1/gatewayclasses",)),
-        Resource("gateways", "Gateway", ("/apis/gateway.networking.k8s.io/v1/gateways",)),
-        Resource("httproutes", "HTTPRoute", ("/apis/gateway.networking.k8s.io/v1/httproutes",)),
+        Resource("ingresses", "Ingress", (f"/apis/{NETWORKING_GROUP}/v1/ingresses",)),
+        Resource("ingressclasses", "IngressClass", (f"/apis/{NETWORKING_GROUP}/v1/ingressclasses",)),
+        Resource("crds", "CustomResourceDefinition", (f"/apis/{APIEXTENSIONS_GROUP}/v1/customresourcedefinitions",)),
+        Resource("gatewayclasses", "GatewayClass", (f"/apis/{GATEWAY_GROUP}/v1/gatewayclasses",)),
+        Resource("gateways", "Gateway", (f"/apis/{GATEWAY_GROUP}/v1/gateways",)),
+        Resource("httproutes", "HTTPRoute", (f"/apis/{GATEWAY_GROUP}/v1/httproutes",)),
         Resource(
             "referencegrants",
             "ReferenceGrant",
             (
-                "/apis/gateway.networking.k8s.io/v1/referencegrants",
-                "/apis/gateway.networking.k8s.io/v1beta1/referencegrants",
+                f"/apis/{GATEWAY_GROUP}/v1/referencegrants",
+                f"/apis/{GATEWAY_GROUP}/v1beta1/referencegrants",
             ),
         ),
         Resource(
             "backendtlspolicies",
             "BackendTLSPolicy",
             (
-                "/apis/gateway.networking.k8s.io/v1/backendtlspolicies",
-                "/apis/gateway.networking.k8s.io/v1alpha3/backendtlspolicies",
+                f"/apis/{GATEWAY_GROUP}/v1/backendtlspolicies",
+                f"/apis/{GATEWAY_GROUP}/v1alpha3/backendtlspolicies",
             ),
         ),
-        Resource("ciliumnetworkpolicies", "CiliumNetworkPolicy", ("/apis/cilium.io/v2/ciliumnetworkpolicies",)),
+        Resource("ciliumnetworkpolicies", "CiliumNetworkPolicy", (f"/apis/{CILIUM_GROUP}/v2/ciliumnetworkpolicies",)),
         Resource(
             "ciliumclusterwidenetworkpolicies",
             "CiliumClusterwideNetworkPolicy",
-            ("/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies",),
+            (f"/apis/{CILIUM_GROUP}/v2/ciliumclusterwidenetworkpolicies",),
         ),
         Resource("applications", "Application", ("/apis/argoproj.io/v1alpha1/applications",)),
     )

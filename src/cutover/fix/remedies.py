@@ -25,10 +25,11 @@ from typing import Any
 import yaml
 
 from cutover import annotations as ann
+from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP
 from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
 from cutover.lab.profiles import PROFILES, GatewayProfile
-from cutover.manifests import GATEWAY_GROUP, HTTPRoute, Ingress, ManifestSet, load_manifests
+from cutover.manifests import HTTPRoute, Ingress, ManifestSet, load_manifests
 from cutover.report.verdict import FIELD_FINDINGS, kind_finding
 
 __all__ = [
@@ -338,6 +339,24 @@ class _Planner:
             needs_profile=needs,
         )
         remedy.findings.append(finding)
+        self._bind_routes_to_https(remedy, finding, routes, gateway_name, http_listener, https_listener)
+        obj = self._redirect_route(gateway_namespace, gateway_name, http_listener, code)
+        for host in hosts:
+            if host not in obj["spec"]["hostnames"]:
+                obj["spec"]["hostnames"].append(host)
+        remedy.changes = [c for c in remedy.changes if c[0] != "new HTTPRoute " + REDIRECT_ROUTE]
+        remedy.changes.insert(0, ("new HTTPRoute " + REDIRECT_ROUTE, _dump(obj)))
+
+    def _bind_routes_to_https(
+        self,
+        remedy: Remedy,
+        finding: Finding,
+        routes: list[HTTPRoute],
+        gateway_name: str,
+        http_listener: str,
+        https_listener: str,
+    ) -> None:
+        """The application routes move from the HTTP listener (or none named) to the HTTPS one."""
         note = "HTTP->HTTPS redirect: bound to the HTTPS listener only"
         for route in routes:
             obj = self.edit("HTTPRoute", route.namespace, route.name, note, finding)
@@ -348,38 +367,36 @@ class _Planner:
                     parent["sectionName"] = https_listener
             remedy.changes = [c for c in remedy.changes if c[0] != f"HTTPRoute {route.namespace}/{route.name}"]
             remedy.changes.append((f"HTTPRoute {route.namespace}/{route.name}", _dump(obj)))
+
+    def _redirect_route(
+        self, gateway_namespace: str, gateway_name: str, http_listener: str, code: int
+    ) -> dict[str, Any]:
+        """The redirect route on the HTTP listener: the one an earlier finding added, else a new one."""
         existing = self.workspace.find("HTTPRoute", gateway_namespace, REDIRECT_ROUTE)
-        if existing is None:
-            obj = {
-                "apiVersion": f"{GATEWAY_GROUP}/v1",
-                "kind": "HTTPRoute",
-                "metadata": {"name": REDIRECT_ROUTE, "namespace": gateway_namespace},
-                "spec": {
-                    "parentRefs": [
-                        {"name": gateway_name, "namespace": gateway_namespace, "sectionName": http_listener}
-                    ],
-                    "hostnames": [],
-                    "rules": [
-                        {
-                            "filters": [
-                                {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": code}}
-                            ]
-                        }
-                    ],
-                },
-            }
-            self.workspace.add(
-                "https-redirect.yaml",
-                obj,
-                "cutover fix: the HTTP->HTTPS redirect ingress-nginx did (ssl-redirect), on the HTTP listener only.",
-            )
-        else:
-            obj = existing[1]
-        for host in hosts:
-            if host not in obj["spec"]["hostnames"]:
-                obj["spec"]["hostnames"].append(host)
-        remedy.changes = [c for c in remedy.changes if c[0] != "new HTTPRoute " + REDIRECT_ROUTE]
-        remedy.changes.insert(0, ("new HTTPRoute " + REDIRECT_ROUTE, _dump(obj)))
+        if existing is not None:
+            return existing[1]
+        obj: dict[str, Any] = {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": REDIRECT_ROUTE, "namespace": gateway_namespace},
+            "spec": {
+                "parentRefs": [{"name": gateway_name, "namespace": gateway_namespace, "sectionName": http_listener}],
+                "hostnames": [],
+                "rules": [
+                    {
+                        "filters": [
+                            {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": code}}
+                        ]
+                    }
+                ],
+            },
+        }
+        self.workspace.add(
+            "https-redirect.yaml",
+            obj,
+            "cutover fix: the HTTP->HTTPS redirect ingress-nginx did (ssl-redirect), on the HTTP listener only.",
+        )
+        return obj
 
     def header(self, finding: Finding) -> None:
         assert finding.field is not None
@@ -473,36 +490,14 @@ class _Planner:
         remedy.findings.append(finding)
         if len(remedy.findings) > 1:
             return
-        allowlisted: list[tuple[Ingress, list[str]]] = []
-        for candidate in self.manifests.ingresses:
-            raw = candidate.annotation("whitelist-source-range") or candidate.annotation("allowlist-source-range")
-            cidrs = [_cidr(part) for part in raw.split(",") if part.strip()]
-            if cidrs:
-                allowlisted.append((candidate, cidrs))
-        closed = {h for candidate, _ in allowlisted for h in candidate.hosts}
-        open_hosts = sorted({h for r in self.manifests.http_routes for h in r.hostnames} - closed)
-        rules: list[dict[str, Any]] = []
-        if open_hosts:
-            rules.append(
-                {
-                    "fromEntities": ["world", "cluster"],
-                    "toPorts": [{"rules": {"http": _host_rules(open_hosts)}}],
-                }
-            )
-        for candidate, cidrs in allowlisted:
-            rules.append(
-                {
-                    "fromCIDRSet": [{"cidr": c} for c in cidrs],
-                    "toPorts": [{"rules": {"http": _host_rules(candidate.hosts)}}],
-                }
-            )
+        allowlisted = _allowlisted(self.manifests)
         obj = {
-            "apiVersion": "cilium.io/v2",
+            "apiVersion": f"{CILIUM_GROUP}/v2",
             "kind": "CiliumClusterwideNetworkPolicy",
             "metadata": {"name": ALLOWLIST_POLICY},
             "spec": {
                 "endpointSelector": {"matchExpressions": [{"key": "reserved:ingress", "operator": "Exists"}]},
-                "ingress": rules,
+                "ingress": _allowlist_rules(self.manifests, allowlisted),
             },
         }
         sources = ", ".join(f"Ingress {i.namespace}/{i.name}" for i, _ in allowlisted)
@@ -619,53 +614,59 @@ class _Planner:
             return
         api_version = version if "/" in version else f"{GATEWAY_GROUP}/{version}"
         for service in services:
-            ca_name = f"{service}-ca"
-            hostname = f"{service}.{ingress.namespace}.svc"
-            spec = {
-                "targetRefs": [{"group": "", "kind": "Service", "name": service}],
-                "validation": {
-                    "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": ca_name}],
-                    "hostname": hostname,
-                },
-            }
-            policy = next(
-                (
-                    p
-                    for p in self.manifests.backend_tls_policies
-                    if p.namespace == ingress.namespace and any(t.name == service for t in p.targets)
-                ),
-                None,
+            self._backend_tls_policy(remedy, finding, ingress.namespace, service, api_version)
+
+    def _backend_tls_policy(
+        self, remedy: Remedy, finding: Finding, namespace: str, service: str, api_version: str
+    ) -> None:
+        """One Service's BackendTLSPolicy (the existing one rewritten, else a new one) and the
+        ConfigMap holding the CA it validates against."""
+        ca_name = f"{service}-ca"
+        spec = {
+            "targetRefs": [{"group": "", "kind": "Service", "name": service}],
+            "validation": {
+                "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": ca_name}],
+                "hostname": f"{service}.{namespace}.svc",
+            },
+        }
+        policy = next(
+            (
+                p
+                for p in self.manifests.backend_tls_policies
+                if p.namespace == namespace and any(t.name == service for t in p.targets)
+            ),
+            None,
+        )
+        if policy is not None:
+            obj = self.edit(
+                "BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did", finding
             )
-            if policy is not None:
-                obj = self.edit(
-                    "BackendTLSPolicy", policy.namespace, policy.name, "TLS to the backend as nginx did", finding
-                )
-                if obj is not None:
-                    obj["apiVersion"] = api_version
-                    obj["spec"] = spec
-                    remedy.changes.append((f"BackendTLSPolicy {policy.namespace}/{policy.name}", _dump(obj)))
-            else:
-                obj = {
-                    "apiVersion": api_version,
-                    "kind": "BackendTLSPolicy",
-                    "metadata": {"name": f"{service}-backend-tls", "namespace": ingress.namespace},
-                    "spec": spec,
-                }
-                self.workspace.add(f"{service}-backend-tls.yaml", obj, "cutover fix: TLS to the backend as nginx did.")
-                remedy.changes.append((f"new BackendTLSPolicy {ingress.namespace}/{service}-backend-tls", _dump(obj)))
-            if (ingress.namespace, ca_name) not in self.manifests.config_maps:
-                config_map = {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": ca_name, "namespace": ingress.namespace},
-                    "data": {"ca.crt": "the PEM of the CA that signed the backend's certificate"},
-                }
-                self.workspace.add(
-                    f"{service}-backend-tls.yaml",
-                    config_map,
-                    "cutover fix: the CA the BackendTLSPolicy validates against (the lab fills in its own).",
-                )
-                remedy.changes.append((f"new ConfigMap {ingress.namespace}/{ca_name}", _dump(config_map)))
+            if obj is not None:
+                obj["apiVersion"] = api_version
+                obj["spec"] = spec
+                remedy.changes.append((f"BackendTLSPolicy {policy.namespace}/{policy.name}", _dump(obj)))
+        else:
+            obj = {
+                "apiVersion": api_version,
+                "kind": "BackendTLSPolicy",
+                "metadata": {"name": f"{service}-backend-tls", "namespace": namespace},
+                "spec": spec,
+            }
+            self.workspace.add(f"{service}-backend-tls.yaml", obj, "cutover fix: TLS to the backend as nginx did.")
+            remedy.changes.append((f"new BackendTLSPolicy {namespace}/{service}-backend-tls", _dump(obj)))
+        if (namespace, ca_name) not in self.manifests.config_maps:
+            config_map = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": ca_name, "namespace": namespace},
+                "data": {"ca.crt": "the PEM of the CA that signed the backend's certificate"},
+            }
+            self.workspace.add(
+                f"{service}-backend-tls.yaml",
+                config_map,
+                "cutover fix: the CA the BackendTLSPolicy validates against (the lab fills in its own).",
+            )
+            remedy.changes.append((f"new ConfigMap {namespace}/{ca_name}", _dump(config_map)))
 
     def paths(self, finding: Finding) -> None:
         probe_path = finding.probe.split(" ", 1)[-1].split("?", 1)[0]
@@ -735,6 +736,35 @@ def _note(change: str, finding: Finding) -> str:
 
 def _header_name(lower: str) -> str:
     return "-".join(part.capitalize() for part in lower.split("-"))
+
+
+def _allowlisted(manifests: ManifestSet) -> list[tuple[Ingress, list[str]]]:
+    """Every Ingress with a client allowlist, and its CIDRs."""
+    allowlisted: list[tuple[Ingress, list[str]]] = []
+    for candidate in manifests.ingresses:
+        raw = candidate.annotation("whitelist-source-range") or candidate.annotation("allowlist-source-range")
+        cidrs = [_cidr(part) for part in raw.split(",") if part.strip()]
+        if cidrs:
+            allowlisted.append((candidate, cidrs))
+    return allowlisted
+
+
+def _allowlist_rules(manifests: ManifestSet, allowlisted: list[tuple[Ingress, list[str]]]) -> list[dict[str, Any]]:
+    """The policy's rules: every route host without an allowlist stays open to everyone (a policy
+    on the ingress identity denies what it does not allow); each allowlisted host admits its CIDRs."""
+    closed = {h for candidate, _ in allowlisted for h in candidate.hosts}
+    open_hosts = sorted({h for r in manifests.http_routes for h in r.hostnames} - closed)
+    rules: list[dict[str, Any]] = []
+    if open_hosts:
+        rules.append({"fromEntities": ["world", "cluster"], "toPorts": [{"rules": {"http": _host_rules(open_hosts)}}]})
+    for candidate, cidrs in allowlisted:
+        rules.append(
+            {
+                "fromCIDRSet": [{"cidr": c} for c in cidrs],
+                "toPorts": [{"rules": {"http": _host_rules(candidate.hosts)}}],
+            }
+        )
+    return rules
 
 
 def _cidr(text: str) -> str:

@@ -19,6 +19,7 @@ import yaml
 
 from cutover.errors import InputError
 from cutover.manifests import OVERLAY_NAMES, yaml_files
+from cutover.yamlread import parse_one, read_text
 
 __all__ = ["NEW_OBJECTS_DIR", "Workspace", "YamlDocument", "dump"]
 
@@ -118,15 +119,14 @@ class Workspace:
         self.root = root
         self.files: list[_File] = []
         for path in yaml_files(root):
-            text = path.read_text(encoding="utf-8")
-            chunks, separators = _split(text)
+            chunks, separators = _split(read_text(path))
             documents = []
+            first_line = 0
             for chunk in chunks:
-                try:
-                    obj = yaml.safe_load(chunk) if chunk.strip() else None
-                except yaml.YAMLError as exc:
-                    raise InputError(f"is not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+                obj = parse_one(chunk, str(path), first_line) if chunk.strip() else None
                 documents.append(YamlDocument(chunk, obj))
+                # The chunk's lines and the separator line after it.
+                first_line += chunk.count("\n") + 1
             self.files.append(_File(path.relative_to(root), documents, separators))
 
     def find(self, kind: str, namespace: str, name: str) -> tuple[YamlDocument, dict[str, Any]] | None:
@@ -138,13 +138,6 @@ class Workspace:
                     if found_kind == kind and found_name == name and found_namespace in (namespace, ""):
                         return document, obj
         return None
-
-    def all_objects(self, kind: str) -> Iterator[tuple[YamlDocument, dict[str, Any]]]:
-        for file in self.files:
-            for document in file.documents:
-                for obj in document.objects():
-                    if obj.get("kind") == kind:
-                        yield document, obj
 
     def add(self, file_name: str, obj: dict[str, Any], comment: str) -> None:
         """A new object in a file of its own (several objects may share one file)."""

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from cutover.errors import InputError
+from cutover.facts.kube import GATEWAY_GROUP
 from cutover.lab.model import BackendAddress, LabLayout, Note
 from cutover.lab.policy import ClientRule, backend_admits, gateway_allowlist
 from cutover.lab.profiles import GatewayProfile
@@ -563,7 +564,7 @@ class _Renderer:
         (routechecks/route_checks.go): cross-namespace first, then kind and port, then existence."""
         if ref.namespace != route.namespace and not any(
             grant.namespace == ref.namespace
-            and grant.permits("gateway.networking.k8s.io", "HTTPRoute", route.namespace, ref.group, ref.kind, ref.name)
+            and grant.permits(GATEWAY_GROUP, "HTTPRoute", route.namespace, ref.group, ref.kind, ref.name)
             for grant in self.manifests.reference_grants
         ):
             return 0, "RefNotPermitted", f"Cross namespace references are not allowed ({ref.namespace}/{ref.name})"

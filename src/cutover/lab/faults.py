@@ -15,6 +15,7 @@ from typing import Any
 import trustme
 
 from cutover.errors import InputError
+from cutover.facts.kube import CILIUM_GROUP
 from cutover.manifests import Document
 
 __all__ = ["FAULTS", "Fault", "apply_faults"]
@@ -184,7 +185,7 @@ def _block_outside(route_name: str) -> Callable[[Objects], Objects]:
         if not policies:
             office = {"fromCIDRSet": [{"cidr": "10.0.0.0/8"}, {"cidr": "127.0.10.0/24"}]}
             policy: dict[str, Any] = {
-                "apiVersion": "cilium.io/v2",
+                "apiVersion": f"{CILIUM_GROUP}/v2",
                 "kind": "CiliumClusterwideNetworkPolicy",
                 "metadata": {"name": "fault-block-outside"},
                 "spec": {

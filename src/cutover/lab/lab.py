@@ -1,7 +1,7 @@
 """The embedded lab: probe backends, nginx and Envoy on loopback, from one manifests directory.
 
 `Lab.up()` renders both sides, starts every process, waits until each answers and
-writes `<state>/targets.yaml`; `Lab.down()` stops every process it recorded, by pid.
+writes `<state>/targets.yaml`; `Lab.stop()` stops every process it recorded, by pid.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import yaml
 
-from cutover import annotations as ann
 from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
+from cutover.ingress_targets import migrated_ingresses, service_entry
 from cutover.lab.envoy_render import EnvoyConfig, GatewayListener, gateway_listeners, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
@@ -45,8 +45,8 @@ from cutover.lab.profiles import (
     profile_for_bundle,
     with_stream_idle_timeout,
 )
-from cutover.manifests import OVERLAY_NAMES, ManifestSet, ServicePort, load_documents, parse_documents
-from cutover.probe_rules import path_rules
+from cutover.manifests import OVERLAY_NAMES, Ingress, ManifestSet, ServicePort, load_documents, parse_documents
+from cutover.yamlread import Fields, field_line, load_one
 
 __all__ = ["DEFAULT_VANTAGE_POINTS", "Lab", "LabOptions", "LabState", "find_tool", "load_overlay"]
 
@@ -92,15 +92,28 @@ def load_overlay(manifests_dir: Path) -> dict[str, Any]:
     for name in sorted(OVERLAY_NAMES):
         path = directory / name
         if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise InputError(f"is not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+            data = load_one(path) or {}
             if not isinstance(data, dict):
                 raise InputError("must be a mapping", file=str(path))
+            _check_overlay(data, str(path))
             data["_path"] = str(path)
             return data
     return {}
+
+
+def _check_overlay(data: dict[str, Any], file: str) -> None:
+    """The overlay's parts have the shapes the lab reads (each complaint one line with its line)."""
+    fields = Fields(file, "overlay", lambda where: field_line(file, where))
+    lab = fields.mapping(data.get("lab"), "lab", required=False)
+    idle = lab.get("stream_idle_timeout")
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, int | float) or idle < 0):
+        raise fields.fail("lab.stream_idle_timeout", f"must be a number of seconds >= 0, got {idle!r}")
+    for key in ("profile", "gateway_api_bundle", "nginx_configmap"):
+        fields.string(lab.get(key), f"lab.{key}", required=False)
+    for key in ("vantage_points", "services"):
+        for name, entry in fields.mapping(data.get(key), key, required=False).items():
+            fields.mapping(entry, f"{key}.{name}", required=True)
+    fields.sequence(data.get("waivers"), "waivers")
 
 
 @dataclass
@@ -210,9 +223,6 @@ class Lab:
         self.processes.clear()
         return left
 
-    def down(self) -> list[str]:
-        return Lab.stop(self.state_dir)
-
     @staticmethod
     def stop(state_dir: Path) -> list[str]:
         state = LabState.read(state_dir)
@@ -236,11 +246,35 @@ class Lab:
         options = self.options
         manifests_dir = options.manifests.resolve()
         self.overlay = load_overlay(manifests_dir)
-        documents = load_documents(manifests_dir)
-        documents, fault_profile = apply_faults(documents, options.faults)
-        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
-        self.manifests = manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         lab_settings = self.overlay.get("lab") or {}
+        self.manifests = manifests = self._load_manifests(manifests_dir, lab_settings)
+        backends = self._plan_backends(manifests)
+        layout = self._allocate_layout(manifests, backends)
+        self._mint_certificates(manifests, layout, backends)
+        self.layout = layout
+        self._backends = backends
+        self.nginx = render_nginx(
+            manifests,
+            layout,
+            load_controller_config(
+                manifests,
+                options.nginx_config,
+                str(lab_settings["nginx_configmap"]) if lab_settings.get("nginx_configmap") else None,
+            ),
+            _controller_flags(lab_settings, self.overlay.get("_path")),
+        )
+        assert self.profile is not None
+        self.envoy = render_envoy(manifests, layout, self.profile)
+        self.notes = [*self.nginx.notes, *self.envoy.notes]
+        (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
+        (self.state_dir / "envoy" / "envoy.yaml").write_text(self.envoy.to_yaml())
+
+    def _load_manifests(self, manifests_dir: Path, lab_settings: dict[str, Any]) -> ManifestSet:
+        """The manifests with the requested faults applied, and the Gateway profile they call for."""
+        options = self.options
+        documents, fault_profile = apply_faults(load_documents(manifests_dir), options.faults)
+        # An invalid HTTPRoute is refused alone, as the API server would: the folder still runs.
+        manifests = parse_documents(manifests_dir, documents, lenient_routes=True)
         profile_name = options.profile or fault_profile or lab_settings.get("profile")
         if not profile_name and lab_settings.get("gateway_api_bundle"):
             profile_name = profile_for_bundle(str(lab_settings["gateway_api_bundle"]))
@@ -250,14 +284,17 @@ class Lab:
             self.profile = with_stream_idle_timeout(self.profile, float(lab_settings["stream_idle_timeout"]))
         if not manifests.ingresses and not manifests.http_routes:
             raise InputError("holds no Ingress and no HTTPRoute: nothing to serve", file=str(manifests_dir))
+        return manifests
 
-        backends = self._plan_backends(manifests)
+    def _allocate_layout(self, manifests: ManifestSet, backends: list[_BackendPlan]) -> LabLayout:
+        """Free loopback ports for both proxies, every extra Gateway listener and every backend
+        port, and the state folders the processes write to."""
         listener_plan = gateway_listeners(manifests)
         gateway_addresses = _gateway_addresses(listener_plan)
         extra_here = [g for g in listener_plan if not g.default and gateway_addresses[g.key[:2]] == LISTEN_ADDRESS]
         backend_port_count = sum(len(b.ports) for b in backends)
         port_count = 6 + backend_port_count + len(extra_here)
-        ports = allocate_ports(LISTEN_ADDRESS, port_count, options.ports_start)
+        ports = allocate_ports(LISTEN_ADDRESS, port_count, self.options.ports_start)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("nginx/tmp", "envoy", "backends", "pki", "logs"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -294,23 +331,7 @@ class Lab:
                     next(next_port),
                     port.port in backend.tls_ports,
                 )
-        self._mint_certificates(manifests, layout, backends)
-        self.layout = layout
-        self._backends = backends
-        self.nginx = render_nginx(
-            manifests,
-            layout,
-            load_controller_config(
-                manifests,
-                options.nginx_config,
-                str(lab_settings["nginx_configmap"]) if lab_settings.get("nginx_configmap") else None,
-            ),
-            _controller_flags(lab_settings, self.overlay.get("_path")),
-        )
-        self.envoy = render_envoy(manifests, layout, self.profile)
-        self.notes = [*self.nginx.notes, *self.envoy.notes]
-        (self.state_dir / "nginx" / "nginx.conf").write_text(self.nginx.text)
-        (self.state_dir / "envoy" / "envoy.yaml").write_text(self.envoy.to_yaml())
+        return layout
 
     def _plan_backends(self, manifests: ManifestSet) -> list[_BackendPlan]:
         """One probe backend per Service any object references, with every port referenced."""
@@ -553,18 +574,14 @@ class Lab:
         layout = self.layout
         vantage = {**DEFAULT_VANTAGE_POINTS, **(self.overlay.get("vantage_points") or {})}
         services: list[dict[str, Any]] = []
-        names = [i.name for i in self.manifests.ingresses]
         served = set(self.nginx.served) if self.nginx is not None else None
-        for ingress in self.manifests.ingresses:
-            if not ingress.paths:
-                continue
+        for ingress in migrated_ingresses(self.manifests):
             if served is not None and ingress.source.ref not in served:
                 # Not served by the controller (class, rejected) or a canary merged into its main.
                 continue
-            name = ingress.name if names.count(ingress.name) == 1 else f"{ingress.namespace}/{ingress.name}"
-            service_targets = self._service_target(name, ingress, vantage)
-            service_targets["unverified"] = self._unverified(ingress, service_targets["host"])
-            services.append(service_targets)
+            entry = self._service_target(ingress, vantage)
+            entry["unverified"] = self._unverified(ingress, entry["host"])
+            services.append(entry)
         overlay_services = self.overlay.get("services") or {}
         for entry in services:
             extra = overlay_services.get(entry["name"])
@@ -627,7 +644,7 @@ class Lab:
             )
         return result
 
-    def _unverified(self, ingress: Any, host: str) -> list[dict[str, str]]:
+    def _unverified(self, ingress: Ingress, host: str) -> list[dict[str, str]]:
         """The behaviours of this service the lab does not model: its Ingress's, and those of the
         HTTPRoutes serving its host. Each becomes a "not verified" result."""
         assert self.manifests is not None
@@ -643,28 +660,15 @@ class Lab:
                 found.append({"behaviour": note.message, "object": note.obj, "side": note.side, "verify": note.verify})
         return found
 
-    def _service_target(self, name: str, ingress: Any, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def _service_target(self, ingress: Ingress, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """The shared service entry of the Ingress, with what the lab knows of the Gateway."""
         assert self.manifests is not None and self.envoy is not None
-
-        checks = ann.checks_for(ingress)
-        host = ingress.hosts[0]
-        backends = sorted({f"{ingress.namespace}/{p.backend.service}" for p in ingress.paths})
-        entry: dict[str, Any] = {
-            "name": name,
-            "namespace": ingress.namespace,
-            "ingress": f"{ingress.namespace}/{ingress.name}",
-            "host": host,
-            "wave": ann.proposed_wave(ingress, self.manifests.ingresses),
-            "complexity": ann.complexity(ingress),
-            "backends": backends,
-            # Every host and rule of the Ingress, and the HTTPRoute matches for its hosts and Services.
-            "paths": path_rules(self.manifests, ingress),
-            "checks": checks,
-            "scheme": "https" if host in ingress.tls_hosts() else "http",
-        }
-        entry.update(self._limit_settings(ingress, host, checks))
+        entry = service_entry(self.manifests, ingress)
+        checks: list[str] = entry["checks"]
+        self._add_limit_settings(entry, ingress)
         _add_source_ip(entry, ingress, vantage)
         if "backend_tls" in checks:
+            backends = entry["backends"]
             modes = {mode for (ns, svc, _), mode in self.envoy.upstream_modes.items() if f"{ns}/{svc}" in backends}
             policies = [
                 p
@@ -676,30 +680,26 @@ class Lab:
                 entry["backend_tls"]["hostname"] = policies[0].hostname
         return entry
 
-    def _limit_settings(self, ingress: Any, host: str, checks: list[str]) -> dict[str, Any]:
-        """The timeouts (and sse) settings of one service: nginx's idle limit, and per rule the
-        Gateway's total limit read from the HTTPRoute rule that serves the path."""
+    def _add_limit_settings(self, entry: dict[str, Any], ingress: Ingress) -> None:
+        """The Gateway's side of the timeouts (and the sse settings) of one service: its stream
+        idle limit, and per rule the total limit read from the HTTPRoute rule that serves the path."""
         assert self.profile is not None
+        host, checks = entry["host"], entry["checks"]
         paths = [p.path for p in ingress.paths if p.host == host]
         sse_path = "/v1/chat/completions"
         probed = [*paths, sse_path] if "sse" in checks else paths
-        timeouts: dict[str, Any] = {
-            "read_timeout": ann.read_timeout(ingress),
-            "gateway_idle": self.profile.stream_idle_timeout,
-            "paths": [
-                {"path": path, "gateway_total": self._gateway_total(host, path)} for path in dict.fromkeys(probed)
-            ],
-        }
-        settings: dict[str, Any] = {"timeouts": timeouts}
+        entry["timeouts"]["gateway_idle"] = self.profile.stream_idle_timeout
+        entry["timeouts"]["paths"] = [
+            {"path": path, "gateway_total": self._gateway_total(host, path)} for path in dict.fromkeys(probed)
+        ]
         if "sse" in checks:
-            settings["sse"] = {
+            entry["sse"] = {
                 "path": sse_path,
                 "streams": [
                     {"name": "long", "events": 18, "interval": 1.0},
                     {"name": "gap", "events": 4, "interval": 0.5, "gap_after": 2, "gap": 6.0},
                 ],
             }
-        return settings
 
     def _gateway_total(self, host: str, path: str) -> float:
         """The total-duration limit of the HTTPRoute rule Envoy picks for host and path (0: none).
