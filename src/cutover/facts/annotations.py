@@ -35,7 +35,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from cutover.facts.cilium import first_release
 from cutover.facts.kube import NGINX_PREFIX
+
+# The release line that first reconciles BackendTLSPolicy, for the mapping's wording.
+_BACKEND_TLS_SINCE = first_release(lambda release: release.supports_backend_tls_policy).minor
 
 __all__ = [
     "ANNOTATIONS",
@@ -132,7 +136,7 @@ ANNOTATIONS: tuple[AnnotationFact, ...] = (
         "backend-protocol",
         "HIGH",
         "mapped",
-        "HTTPS: BackendTLSPolicy (Cilium >= 1.20) or a plain backend (option B); GRPC / GRPCS: a GRPCRoute, the Service port's appProtocol kubernetes.io/h2c (GRPC)",
+        f"HTTPS: BackendTLSPolicy (Cilium >= {_BACKEND_TLS_SINCE}) or a plain backend (option B); GRPC / GRPCS: a GRPCRoute, the Service port's appProtocol kubernetes.io/h2c (GRPC)",
         check="backend_tls",
         verified_by=("backend_tls",),
         modelled=True,

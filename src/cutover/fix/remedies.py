@@ -8,7 +8,8 @@ Facts behind each remedy (../shared/ref/cilium-gateway.md, ingress-nginx.md):
   `timeouts.request`/`backendRequest` only the 300 s stream idle timeout remains;
 - a client allowlist is enforced by Cilium only in a policy on the reserved `ingress`
   identity (a backend's policy sees that identity, never the client);
-- BackendTLSPolicy needs Cilium 1.20 (API v1) and a CA reference the backend was signed by.
+- BackendTLSPolicy needs a Cilium release that reconciles it (facts/cilium.py) and a CA reference
+  the backend was signed by.
 Where nothing in Gateway API can do what nginx did (X-Real-IP, slash merging, regex capture
 groups, snippets), the remedy is a reviewed expected difference with the fields to fill.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 
 from cutover import annotations as ann
+from cutover.facts.cilium import CiliumRelease, first_release
 from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP
 from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
@@ -68,6 +70,11 @@ _NOT_FIXABLE_KINDS = {
     "phase3": "the decommission is done in the cluster",
     "soak": "the soak judges traffic over a window",
 }
+
+
+def _backend_tls_release() -> CiliumRelease:
+    """The first Cilium release that reconciles BackendTLSPolicy."""
+    return first_release(lambda r: r.supports_backend_tls_policy)
 
 
 @dataclass
@@ -585,10 +592,12 @@ class _Planner:
         if not self.profile.supports_backend_tls_policy:
             remedy = self.remedy(
                 f"backend-tls-profile:{finding.service}",
-                title="BackendTLSPolicy needs Cilium 1.20, or option B",
+                title=f"BackendTLSPolicy needs Cilium {_backend_tls_release().minor}, or option B",
                 reason=(
                     f"{self.profile.name} ignores BackendTLSPolicy and talks plaintext to a backend nginx reached over "
-                    "HTTPS. Either Cilium >= 1.20 (BackendTLSPolicy v1) or option B: the backend serves plain HTTP "
+                    f"HTTPS. Either Cilium >= {_backend_tls_release().minor} "
+                    f"(BackendTLSPolicy {_backend_tls_release().backend_tls_policy_versions[-1].split('/')[-1]}) "
+                    "or option B: the backend serves plain HTTP "
                     "(ArgoCD: server.insecure), TLS ends at the Gateway, and node-to-node encryption (WireGuard or "
                     "IPsec) protects the hop; declare backend_tls: {mode: B} for the service."
                 ),
@@ -604,8 +613,8 @@ class _Planner:
             reason=(
                 "nginx reached the backend over HTTPS. A BackendTLSPolicy validated against the CA that signed the "
                 "backend's certificate (a ConfigMap with ca.crt: fill in the real CA) and the name on that "
-                "certificate; System CAs do not trust an in-cluster certificate (and on 1.20.1 talk plaintext, "
-                "cilium/cilium#48307)."
+                "certificate; System CAs do not trust an in-cluster certificate (and on "
+                f"{first_release(lambda r: r.well_known_ca_plaintext_bug).version} talk plaintext, cilium/cilium#48307)."
             ),
             status=FIXABLE,
         )
