@@ -62,7 +62,9 @@ def test_500_services_page_is_small_with_the_one_finding_on_top(one_failing: dic
     # The namespace with the finding comes first and open; the 49 others are one closed line each.
     assert matrix.count('<details class="namespace" open>') == 1 and matrix.count('<details class="namespace">') == 49
     assert matrix.index("<b>team-024</b>") < matrix.index("<b>team-000</b>")
-    assert "<b>team-000</b> &middot; 10 services &middot; wave 1, 2, 3 &middot; 200 checks: 160 pass, 40 n.a." in matrix
+    assert (
+        "<b>team-000</b> &middot; 10 services &middot; waves 1, 2, 3 &middot; 200 checks: 160 pass, 40 n.a." in matrix
+    )
     # One row per service, its wave shown, the finding linked, its checks one click away.
     assert len(re.findall(r"<tr><th>(?:<a [^>]*>)?svc-\d{4}", matrix)) == 500
     assert '<tr><th><a href="#finding-svc-0247">svc-0247</a></th><td>2</td>' in matrix

@@ -200,6 +200,12 @@ def _waves_of(checks: list[dict[str, Any]]) -> str:
     return ", ".join(str(w) for w in waves) or "-"
 
 
+def _wave_label(checks: list[dict[str, Any]]) -> str:
+    """How a group names its waves: wave 2, waves 1, 2, 3."""
+    waves = _waves_of(checks)
+    return f"wave{'s' if ',' in waves else ''} {waves}"
+
+
 def _kind_line(kind: str, own: list[dict[str, Any]]) -> str:
     """A service's checks of one kind in a line: how they ended, their probes, and what answered
     on each side over every attempt."""
@@ -271,7 +277,7 @@ def _matrix(checks: list[dict[str, Any]], namespaces: dict[str, str] | None = No
         state = "" if troubled else " &middot; all passed or n.a."
         blocks.append(
             f'<details class="namespace"{" open" if troubled or small else ""}><summary><b>{e(namespace)}</b> &middot; '
-            f"{len(services)} service{'s' if len(services) != 1 else ''} &middot; wave {e(_waves_of(every))} &middot; "
+            f"{len(services)} service{'s' if len(services) != 1 else ''} &middot; {e(_wave_label(every))} &middot; "
             f"{len(every)} checks: {e(_tally(outcomes))}{state}</summary>"
             f'<table class="grid"><tr><th>service</th><th>wave</th>{head}<th>checks</th></tr>{"".join(rows)}</table>'
             "</details>"
@@ -526,7 +532,7 @@ def _findings(checks: list[dict[str, Any]], namespaces: dict[str, str], title: s
                 extras.append(check_extra(check, full=seen[name] <= FULL_EVIDENCE))
             blocks.append(
                 f'<div class="service-block"><h4 class="service" id="{e(_anchor(service))}">{e(service)} '
-                f"&middot; wave {e(_waves_of(own))}</h4>{''.join(extras)}</div>"
+                f"&middot; {e(_wave_label(own))}</h4>{''.join(extras)}</div>"
             )
     repeated = {name: count - FULL_EVIDENCE for name, count in seen.items() if count > FULL_EVIDENCE}
     note = (
@@ -577,8 +583,8 @@ def _headline(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
     outcomes = [str(c["outcome"]) for c in checks]
     return (
         f'<p class="tally" id="cutover-tally">{len(services)} service{"s" if len(services) != 1 else ""} in '
-        f"{len(namespaces)} namespace{'s' if len(namespaces) != 1 else ''}, wave {e(_waves_of(checks))}: "
-        f"{len(passing)} with every check passed or n.a.; {len(checks)} checks: {e(_tally(outcomes)) or 'none'}.</p>"
+        f"{len(namespaces)} namespace{'s' if len(namespaces) != 1 else ''}, {e(_wave_label(checks))}: "
+        f"{len(passing)} with every check passed or n.a.; {len(checks)} checks: {e(_tally(outcomes)) or 'none'}</p>"
     )
 
 
