@@ -149,7 +149,8 @@ def test_cutover_report_merges_waves(tmp_path: Path) -> None:
     assert merged.returncode == 1 and merged.stdout.startswith("NO-GO")
     page = output.read_text()
     for service in ("grafana", "mlflow", "llm-gateway", "qdrant"):
-        assert f"<th>{service}</th>" in page
+        # A service with a finding links to it from its row.
+        assert f"<th>{service}</th>" in page or f'<th><a href="#finding-{service}">{service}</a></th>' in page
     assert "<script" not in page
     bad = tmp_path / "bad.json"
     bad.write_text("{}")

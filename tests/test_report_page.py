@@ -180,7 +180,11 @@ def test_terminal_ends_with_the_verdict_and_has_no_warning_sources(
     assert "HSTS lost (llm-gateway)" in verdict and "X-Real-IP lost (qdrant)" in verdict
     assert "warnings.warn" not in nogo_run[0].stdout and "CutoverWarning" not in nogo_run[0].stdout
     findings = nogo_run[0].stdout.split("cutover findings")[1]
-    assert "\nqdrant:\n" in findings and "warnings (do not block GO): request:x-forwarded-host" in findings
+    assert (
+        "\nHSTS lost - 1 service:\n  llm-gateway: FAILED headers GET /: response:strict-transport-security" in findings
+    )
+    assert "\nX-Real-IP lost - 1 service:\n  qdrant: FAILED headers" in findings
+    assert "warnings (do not block GO): request:x-forwarded-host" in findings
 
 
 def test_progress_lines_for_long_probes_in_a_log(tmp_path: Path) -> None:
@@ -237,7 +241,7 @@ def test_xdist_gives_the_same_verdict_and_results(tmp_path: Path) -> None:
 
 
 def test_passing_checks_are_compact_in_the_summary() -> None:
-    from cutover.report.collector import _compact
+    from cutover.report.summary import digest_check as _compact
 
     attempts = [
         {"attempt": i, "side": side, "status": 200, "backend": "demo/web:80"}
@@ -250,6 +254,9 @@ def test_passing_checks_are_compact_in_the_summary() -> None:
         "nginx": {"200 demo/web:80": 20},
         "gateway": {"200 demo/web:80": 20},
     }
-    assert "attempts" not in compact["evidence"] and compact["evidence"]["nginx"] == {"status": 200}
+    # Every attempt is counted per side: the one side shown says no more; the body goes.
+    assert "attempts" not in compact["evidence"] and "nginx" not in compact["evidence"]
+    single = _compact(_check("passed", evidence={"nginx": {"status": 200, "body": "x" * 400, "served_by": "a:80"}}))
+    assert single["evidence"]["nginx"] == {"status": 200, "served_by": "a:80"}
     failed = _check("failed", evidence={"attempts": attempts})
     assert _compact(failed) == failed  # what blocks GO keeps every attempt in full

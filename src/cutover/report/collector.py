@@ -20,8 +20,15 @@ from cutover import __version__
 from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
 from cutover.report.record import record_of
-from cutover.report.summary import check_ticket, next_run_directory, refresh_latest, write_summary
-from cutover.report.verdict import BLOCKING, CheckResult, decide, waiver_for
+from cutover.report.summary import (
+    CHARTED,
+    check_ticket,
+    digest_check,
+    next_run_directory,
+    refresh_latest,
+    write_summary,
+)
+from cutover.report.verdict import BLOCKING, CheckResult, decide, finding, waiver_for
 from cutover.suite import SUITE_DIR
 
 if TYPE_CHECKING:
@@ -37,6 +44,12 @@ _EXIT_REASONS = {
 }
 # Outcomes a waiver can turn into "waived": a finding, or a behaviour the lab could not verify.
 _WAIVABLE = ("failed", "not verified")
+# Above this many selected tests the page is cutover's own, not pytest-html's: pytest-html
+# keeps a row of about 650 bytes per test (10,000 tests at 500 services: 6.5 MB of rows no one
+# reads); cutover's page lists every service in one line under its namespace.
+PYTEST_HTML_LIMIT = 400
+# The terminal's findings: at most this many lines per finding, then a count.
+TERMINAL_LINES = 5
 
 
 def case_of(item: pytest.Item) -> Case | None:
@@ -69,10 +82,13 @@ class GoNoGoReport:
         self.directory = next_run_directory(self.reports, self.started, self.ticket, suffix)
         self.active = active
         self.own_page = False
+        # The page is pytest-html's because this object asked for it (not the user's --html).
+        self.html_ours = False
         if active:
             if not config.option.htmlpath:
                 config.option.htmlpath = str(self.directory / "go-no-go.html")
                 config.option.self_contained_html = True
+                self.html_ours = True
             if not getattr(config.option, "xmlpath", None):
                 config.option.xmlpath = str(self.directory / "junit.xml")
         self.cases: dict[str, Case] = {}
@@ -108,12 +124,29 @@ class GoNoGoReport:
             # is written all the same, with the package's own page instead of pytest-html's.
             self.active = True
             self.own_page = not self.config.option.htmlpath
+        self._page_for_scale()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """Under xdist the controller collects nothing: the workers say what was selected."""
         if not self.selected:
             self.selected = list(ids)
+            self._page_for_scale()
+
+    def _page_for_scale(self) -> None:
+        """A large selection gets cutover's own page instead of the pytest-html one this object
+        asked for (a --html the user gave is left alone)."""
+        if not (self.active and self.html_ours) or len(self.selected) <= PYTEST_HTML_LIMIT:
+            return
+        try:
+            from pytest_html.basereport import BaseReport
+        except ImportError:  # pragma: no cover - pytest-html is a dependency
+            return
+        for plugin in self.config.pluginmanager.get_plugins():
+            if isinstance(plugin, BaseReport):
+                self.config.pluginmanager.unregister(plugin)
+        self.html_ours = False
+        self.own_page = True
 
     # -- results ---------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -192,7 +225,7 @@ class GoNoGoReport:
         record = record_of(report.user_properties) or self.session_plugin.records.get(item.nodeid)
         if record is None or not (record.evidence or record.differences):
             return
-        if report.passed and record.kind not in _CHARTED:
+        if report.passed and record.kind not in CHARTED:
             # A passing short check's evidence stays in summary.json; the page of a 500-service
             # estate would otherwise carry every probe's headers and bodies.
             return
@@ -292,6 +325,7 @@ class GoNoGoReport:
                 " (one lab per xdist worker: endpoints differ per worker)" if source.get("kind") == "lab" else ""
             )
         checks = [r for r in results if r.kind != "other"]
+        checked = {r.service for r in checks}
         waivers = []
         for waiver in plugin.waivers():
             problem = waiver.problem(self.started.date())
@@ -326,6 +360,11 @@ class GoNoGoReport:
             "change_note": self.change_note,
             "waves": sorted({r.wave for r in checks if r.wave is not None}),
             "services": list(dict.fromkeys(r.service for r in checks)),
+            "namespaces": {
+                service.name: service.namespace
+                for service in (targets.services if targets else [])
+                if service.namespace and service.name in checked
+            },
             "selection": selection or "all",
             "targets": shown(targets.path) if targets and targets.path else None,
             "environment": environment,
@@ -338,7 +377,7 @@ class GoNoGoReport:
             "started": self.started.isoformat(),
             "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             "suite_version": __version__,
-            "checks": [_compact(r.to_dict()) for r in results],
+            "checks": [digest_check(r.to_dict()) for r in results],
             "waivers": waivers,
             "warnings": [w for r in results for w in r.warnings],
             "notes": list(targets.notes) if targets else [],
@@ -366,27 +405,10 @@ class GoNoGoReport:
             prefix.extend(fragments(self.summary))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """A cutover section: per service, what blocks GO and what only warns, one line each."""
+        """A cutover section: findings grouped, warnings grouped, passing services counted."""
         if self.summary is None:
             return
-        checks = [c for c in self.summary["checks"] if c.get("kind") != "other"]
-        lines: list[str] = []
-        for service in dict.fromkeys(c["service"] for c in checks):
-            own = [c for c in checks if c["service"] == service]
-            blocking = [c for c in own if c["outcome"] in BLOCKING]
-            warned = [w for c in own for w in c.get("warnings") or []]
-            if not blocking and not warned:
-                continue
-            lines.append(f"{service}:")
-            for check in blocking:
-                lines.append(f"  {check['outcome'].upper()} {check['kind']} {check['probe']}: {_headline(check)}")
-            if warned:
-                # "case: field: nginx x, gateway y (note)": the fields are what a reader scans for.
-                fields = dict.fromkeys(w.split(": ", 2)[1] if w.count(": ") >= 2 else w for w in warned)
-                lines.append(f"  warnings (do not block GO): {', '.join(fields)}")
-        refused = [w for w in self.summary["waivers"] if w["status"] != "valid"]
-        for waiver in refused:
-            lines.append(f"waiver {waiver['check']}/{waiver['service']} {waiver['status']}")
+        lines = findings_lines(self.summary)
         if lines:
             terminalreporter.write_sep("-", "cutover findings")
             for line in lines:
@@ -415,6 +437,58 @@ class GoNoGoReport:
         reporter.write_line(f"cutover report: {self.directory / 'go-no-go.html'} ({latest})")
 
 
+def findings_lines(summary: dict[str, Any], per_group: int = TERMINAL_LINES) -> list[str]:
+    """The terminal's cutover section, short at any scale: each finding once with its first
+    checks (one line each) and a count of the rest; services with the same warnings on one
+    line; refused waivers; and how many services passed, never their list."""
+    checks = [c for c in summary.get("checks") or [] if c.get("kind") != "other"]
+    lines: list[str] = []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        if check["outcome"] in BLOCKING:
+            groups.setdefault(finding(CheckResult.from_dict(check)), []).append(check)
+    for name, own in groups.items():
+        services = list(dict.fromkeys(str(c["service"]) for c in own))
+        lines.append(f"{name} - {_count(len(services), 'service')}:")
+        for check in own[:per_group]:
+            lines.append(
+                f"  {check['service']}: {check['outcome'].upper()} {check['kind']} {check['probe']}: {_headline(check)}"
+            )
+        if len(own) > per_group:
+            lines.append(f"  and {_count(len(own) - per_group, 'more check')} (the report lists every one)")
+    warned: dict[tuple[str, ...], list[str]] = {}
+    for service in dict.fromkeys(str(c["service"]) for c in checks):
+        fields = tuple(
+            dict.fromkeys(
+                str(d.get("field"))
+                for c in checks
+                if c["service"] == service
+                for d in c.get("differences") or []
+                if d.get("severity") == "warn" and not d.get("expected")
+            )
+        )
+        if fields:
+            warned.setdefault(fields, []).append(service)
+    for fields, services in warned.items():
+        shown = ", ".join(services[:per_group]) + (
+            f" and {len(services) - per_group} more" if len(services) > per_group else ""
+        )
+        lines.append(f"warnings (do not block GO): {', '.join(fields)} - {_count(len(services), 'service')}: {shown}")
+    for waiver in summary.get("waivers") or []:
+        if waiver.get("status") != "valid":
+            lines.append(f"waiver {waiver['check']}/{waiver['service']} {waiver['status']}")
+    if lines:
+        troubled = {str(c["service"]) for c in checks if c["outcome"] not in ("passed", "n/a")}
+        services = list(dict.fromkeys(str(c["service"]) for c in checks))
+        passing = [s for s in services if s not in troubled]
+        lines.append(f"passed: {len(passing)} of {_count(len(services), 'service')} with every check passed or n/a")
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
 def _headline(check: dict[str, Any]) -> str:
     failing = [
         d for d in check.get("differences") or [] if d.get("severity", "fail") == "fail" and not d.get("expected")
@@ -427,39 +501,12 @@ def _headline(check: dict[str, Any]) -> str:
             f"{first.get('field')}: {left} {_short(first.get('nginx'))}, {right} {_short(first.get('gateway'))}{more}"
         )
     message = (check.get("message") or "").strip().splitlines()
-    return message[0] if message else check["outcome"]
+    return message[0] if message else str(check["outcome"])
 
 
 def _short(value: Any) -> str:
     text = "(none)" if value is None else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-# Kinds whose evidence is a chart a board reads on a GO too (stream timelines, timeout bars).
-_CHARTED = ("sse", "timeouts", "load")
-# Bulky evidence a passing check does not need in summary.json: each side's body and full
-# header dumps (kept for every result that blocks GO or was waived).
-_BULKY = ("body", "response", "upstream", "headers")
-
-
-def _compact(check: dict[str, Any]) -> dict[str, Any]:
-    """A passing (or n/a) check as summary.json keeps it at scale: every attempt still counted
-    (per side, per status and backend), bodies and header dumps left out."""
-    if check.get("outcome") not in ("passed", "n/a"):
-        return check
-    evidence = dict(check.get("evidence") or {})
-    attempts = evidence.pop("attempts", None)
-    if isinstance(attempts, list):
-        counts: dict[str, dict[str, int]] = {}
-        for attempt in attempts:
-            tally = counts.setdefault(str(attempt.get("side")), {})
-            key = f"{attempt.get('status') or attempt.get('error')} {attempt.get('backend') or '-'}"
-            tally[key] = tally.get(key, 0) + 1
-        evidence["attempt_counts"] = counts
-    for side in ("nginx", "gateway"):
-        if isinstance(evidence.get(side), dict):
-            evidence[side] = {k: v for k, v in evidence[side].items() if k not in _BULKY}
-    return {**check, "evidence": evidence}
 
 
 class _SkipReason(tuple):  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cutover import registry
-from cutover.report.verdict import BLOCKING, OUTCOMES
+from cutover.report.verdict import BLOCKING, OUTCOMES, CheckResult, finding
 
 __all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
@@ -22,6 +22,17 @@ CELL = {
     "not run": "not run",
     "not verified": "not verified",
 }
+
+# Up to this many services, every namespace of the page is open; beyond, a namespace where
+# everything passed is one collapsed line.
+OPEN_SERVICES = 20
+# Up to this many charts of passing long probes are shown open; beyond, each is one line.
+OPEN_CHARTS = 12
+# Each finding shows its evidence in full on this many checks; the same finding on further
+# checks shows its differences only (their full evidence is in summary.json).
+FULL_EVIDENCE = 10
+# Lines of one grouped warning listed on the page (all of them are in summary.json).
+WARNING_LINES = 20
 
 CSS = """
 .cutover { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d1d1f; }
@@ -43,8 +54,12 @@ CSS = """
 .cutover pre { white-space: pre-wrap; word-break: break-all; margin: 0; font-size: 12px; }
 .cutover dl.scope { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 14px; }
 .cutover dl.scope dt { font-weight: 600; }
-.cutover details.compact { margin: 4px 0; } .cutover details.compact summary { cursor: pointer; }
-.cutover .service-block h3.service { margin: 18px 0 4px; }
+.cutover details.compact { margin: 4px 0; } .cutover details summary { cursor: pointer; }
+.cutover details.namespace { margin: 6px 0; } .cutover details.namespace > table { margin-left: 16px; }
+.cutover ul.checks { margin: 2px 0; padding-left: 16px; font-size: 12px; }
+.cutover .tally { font-size: 15px; }
+.cutover h3.namespace { margin: 22px 0 2px; }
+.cutover .service-block h4.service { margin: 14px 0 4px; font-size: 16px; }
 .cutover svg { max-width: 100%; height: auto; overflow: visible; }
 /* pytest-html's own environment box: the same facts are in the collapsed section at the end. */
 #environment-header, #environment { display: none; }
@@ -82,7 +97,7 @@ def _scope(summary: dict[str, Any]) -> str:
         ("Ticket", summary.get("ticket") or "-"),
         ("Change note", summary.get("change_note") or "-"),
         ("Waves", ", ".join(str(w) for w in summary.get("waves") or []) or "-"),
-        ("Services", ", ".join(summary.get("services") or []) or "-"),
+        ("Services", _services_line(summary)),
         ("nginx endpoint", _endpoint(endpoints.get("nginx"))),
         ("Gateway endpoint", _endpoint(endpoints.get("gateway"))),
         ("Run against", summary.get("environment") or "-"),
@@ -109,6 +124,14 @@ def _scope(summary: dict[str, Any]) -> str:
     return f'<h2>Scope</h2><dl class="scope">{body}</dl>{table}'
 
 
+def _services_line(summary: dict[str, Any]) -> str:
+    services = list(summary.get("services") or [])
+    if len(services) <= OPEN_SERVICES:
+        return ", ".join(services) or "-"
+    namespaces = {namespace_of(s, summary.get("namespaces") or {}) for s in services}
+    return f"{len(services)} services in {len(namespaces)} namespaces (listed under Services by namespace)"
+
+
 def _endpoint(endpoint: dict[str, Any] | None) -> str:
     if not endpoint:
         return "-"
@@ -127,29 +150,143 @@ def _cell_text(outcomes: list[str]) -> tuple[str, str]:
     return css, ", ".join(counts)
 
 
-def _matrix(checks: list[dict[str, Any]]) -> str:
-    services = list(dict.fromkeys(check["service"] for check in checks))
+def _columns(checks: list[dict[str, Any]]) -> list[str]:
     present = {c["kind"] for c in checks}
     # Every parity kind always has a column (a "-" says it did not run); the others when present.
     registered = registry.kinds()
     columns = [k for k, info in registered.items() if k in present or (info.group == "parity" and not info.opt_in)]
-    kinds = columns + sorted(present - set(registered) - {"other"})
-    head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
-    rows = []
-    for service in services:
-        cells = []
-        for kind in kinds:
-            outcomes = [c["outcome"] for c in checks if c["service"] == service and c["kind"] == kind]
-            if not outcomes:
-                cells.append('<td class="na">-</td>')
-                continue
-            css, text = _cell_text(outcomes)
-            cells.append(f'<td class="{css}">{e(text)}</td>')
-        rows.append(f"<tr><th>{e(service)}</th>{''.join(cells)}</tr>")
+    return columns + sorted(present - set(registered) - {"other"})
+
+
+def _worst(outcomes: Iterable[str]) -> str:
+    return min(outcomes, key=OUTCOMES.index, default="n/a")
+
+
+def _tally(outcomes: list[str]) -> str:
+    """How many of each outcome, worst first: "1 fail, 12 pass, 4 n.a."."""
+    return ", ".join(f"{outcomes.count(o)} {CELL[o]}" for o in OUTCOMES if o in outcomes)
+
+
+def namespace_of(service: str, namespaces: dict[str, str]) -> str:
+    return namespaces.get(service) or "(no namespace)"
+
+
+def _by_namespace(
+    checks: list[dict[str, Any]], namespaces: dict[str, str]
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """namespace -> service -> its checks; namespaces with something that blocks GO (or was
+    waived) first, then by name; services by wave, then name."""
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for check in checks:
+        service = str(check["service"])
+        grouped.setdefault(namespace_of(service, namespaces), {}).setdefault(service, []).append(check)
+
+    def wave(own: list[dict[str, Any]]) -> int:
+        waves = [int(c["wave"]) for c in own if isinstance(c.get("wave"), int)]
+        return min(waves, default=0)
+
+    def rank(namespace: str) -> tuple[int, str]:
+        worst = _worst(c["outcome"] for own in grouped[namespace].values() for c in own)
+        return (0 if worst not in ("passed", "n/a") else 1, namespace)
+
+    return {
+        namespace: dict(sorted(grouped[namespace].items(), key=lambda item: (wave(item[1]), item[0])))
+        for namespace in sorted(grouped, key=rank)
+    }
+
+
+def _waves_of(checks: list[dict[str, Any]]) -> str:
+    waves = sorted({int(c["wave"]) for c in checks if isinstance(c.get("wave"), int)})
+    return ", ".join(str(w) for w in waves) or "-"
+
+
+def _wave_label(checks: list[dict[str, Any]]) -> str:
+    """How a group names its waves: wave 2, waves 1, 2, 3."""
+    waves = _waves_of(checks)
+    return f"wave{'s' if ',' in waves else ''} {waves}"
+
+
+def _kind_line(kind: str, own: list[dict[str, Any]]) -> str:
+    """A service's checks of one kind in a line: how they ended, their probes, and what answered
+    on each side over every attempt."""
+    outcomes = [str(c["outcome"]) for c in own]
+    probes = ", ".join(str(c.get("probe") or c.get("id")) for c in own)
+    seen: dict[str, dict[str, int]] = {}
+    for check in own:
+        evidence = check.get("evidence") or {}
+        counts = evidence.get("attempt_counts") or {
+            side: {f"{data.get('status') or data.get('error') or '-'} {data.get('served_by') or ''}".strip(): 1}
+            for side in ("nginx", "gateway")
+            if isinstance(data := evidence.get(side), dict) and (data.get("status") or data.get("error"))
+        }
+        for side, tally in counts.items():
+            for key, count in tally.items():
+                seen.setdefault(side, {})[key] = seen.setdefault(side, {}).get(key, 0) + count
+    if seen and seen.get("nginx") == seen.get("gateway"):
+        answered = "both sides: " + ", ".join(f"{key} x{n}" for key, n in seen["nginx"].items())
+    else:
+        answered = "; ".join(
+            f"{side}: " + ", ".join(f"{key} x{n}" for key, n in tally.items()) for side, tally in seen.items()
+        )
     return (
-        '<h2>Services &times; checks</h2><table class="grid" id="cutover-matrix">'
-        f"<tr><th>service</th>{head}</tr>{''.join(rows)}</table>"
+        f"<li><b>{e(kind)}</b> {e(_tally(outcomes))}: {e(probes)}{' &middot; ' + e(answered) if answered else ''}</li>"
     )
+
+
+def _service_checks(own: list[dict[str, Any]]) -> str:
+    """A service's checks, collapsed: one line per kind, the n/a kinds together."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for check in own:
+        if check["outcome"] != "n/a":
+            kinds.setdefault(str(check["kind"]), []).append(check)
+    idle = sorted({str(c["kind"]) for c in own if c["outcome"] == "n/a"})
+    items = "".join(_kind_line(kind, checks) for kind, checks in kinds.items())
+    if idle:
+        items += f"<li>n.a.: {e(', '.join(idle))}</li>"
+    return f'<details class="compact"><summary>{len(own)} checks</summary><ul class="checks">{items}</ul></details>'
+
+
+def _matrix(checks: list[dict[str, Any]], namespaces: dict[str, str] | None = None) -> str:
+    """Services x checks, one table per namespace: a service is one line, its checks one click
+    away; a namespace where everything passed is one collapsed line (all open on a small run)."""
+    namespaces = namespaces or {}
+    kinds = _columns(checks)
+    head = "".join(f"<th>{e(kind)}</th>" for kind in kinds)
+    grouped = _by_namespace([c for c in checks if c.get("kind") != "other"], namespaces)
+    small = sum(len(services) for services in grouped.values()) <= OPEN_SERVICES
+    blocks = []
+    for namespace, services in grouped.items():
+        rows = []
+        for service, own in services.items():
+            cells = []
+            for kind in kinds:
+                outcomes = [c["outcome"] for c in own if c["kind"] == kind]
+                if not outcomes:
+                    cells.append('<td class="na">-</td>')
+                    continue
+                css, text = _cell_text(outcomes)
+                cells.append(f'<td class="{css}">{e(text)}</td>')
+            blocking = any(c["outcome"] in BLOCKING or c["outcome"] == "waived" for c in own)
+            name = f'<a href="#{e(_anchor(service))}">{e(service)}</a>' if blocking else e(service)
+            rows.append(
+                f"<tr><th>{name}</th><td>{e(_waves_of(own))}</td>{''.join(cells)}<td>{_service_checks(own)}</td></tr>"
+            )
+        every = [c for own in services.values() for c in own]
+        outcomes = [c["outcome"] for c in every]
+        troubled = any(o in BLOCKING or o == "waived" for o in outcomes)
+        state = "" if troubled else " &middot; all passed or n.a."
+        blocks.append(
+            f'<details class="namespace"{" open" if troubled or small else ""}><summary><b>{e(namespace)}</b> &middot; '
+            f"{len(services)} service{'s' if len(services) != 1 else ''} &middot; {e(_wave_label(every))} &middot; "
+            f"{len(every)} checks: {e(_tally(outcomes))}{state}</summary>"
+            f'<table class="grid"><tr><th>service</th><th>wave</th>{head}<th>checks</th></tr>{"".join(rows)}</table>'
+            "</details>"
+        )
+    return f'<h2>Services by namespace</h2><div id="cutover-matrix">{"".join(blocks)}</div>'
+
+
+def _anchor(service: str) -> str:
+    return "finding-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in service)
 
 
 def readable(value: Any) -> str:
@@ -320,8 +457,9 @@ def _chart(check: dict[str, Any]) -> str:
     return ""
 
 
-def check_extra(check: dict[str, Any]) -> str:
-    """One check's evidence: both sides side by side, the differences, and its chart."""
+def check_extra(check: dict[str, Any], full: bool = True) -> str:
+    """One check's evidence: both sides side by side, the differences, and its chart (with
+    full=False the differences and the message only: a finding repeated on many checks)."""
     evidence = check.get("evidence") or {}
     waiver = check.get("waiver")
     waiver_html = (
@@ -330,12 +468,19 @@ def check_extra(check: dict[str, Any]) -> str:
         else ""
     )
     message = f"<pre>{e(check.get('message'))}</pre>" if check.get("message") and not check.get("differences") else ""
+    differences = check.get("differences") or []
+    if not full:
+        blocking = [d for d in differences if d.get("severity", "fail") == "fail" and not d.get("expected")]
+        if blocking and len(blocking) < len(differences):
+            message += f"<p>{len(differences) - len(blocking)} other differences: in summary.json.</p>"
+            differences = blocking
     # Cluster findings compare expected with found: there are no proxy panes to show.
-    sides = "".join(_side(name, evidence.get(name)) for name in ("nginx", "gateway"))
+    sides = "".join(_side(name, evidence.get(name)) for name in ("nginx", "gateway")) if full else ""
+    chart = _chart(check) if full else ""
     return (
         f'<div class="evidence {"waived" if check.get("outcome") == "waived" else ""}">'
         f"<h3>{e(check.get('id'))} &middot; {e(check.get('kind'))} &middot; {e(check.get('outcome'))}</h3>"
-        f"{waiver_html}{message}{_differences(check.get('differences') or [])}{_remedies(check)}{_chart(check)}"
+        f"{waiver_html}{message}{_differences(differences)}{_remedies(check)}{chart}"
         + (f'<div class="sides">{sides}</div>' if sides else "")
         + "</div>"
     )
@@ -355,15 +500,99 @@ def _remedies(check: dict[str, Any]) -> str:
 
 
 def _passed_evidence(checks: list[dict[str, Any]]) -> str:
-    """What a board approves on for a GO too: the stream timelines and timeout bars, compact."""
+    """What a board approves on for a GO too: the stream timelines and timeout bars, compact
+    (each one a closed line when there are more than OPEN_CHARTS)."""
     shown = [c for c in checks if c["outcome"] == "passed" and _chart(c)]
     if not shown:
         return ""
+    state = " open" if len(shown) <= OPEN_CHARTS else ""
     items = "".join(
-        f'<details class="compact" open><summary>{e(c["id"])} &middot; {e(c["kind"])}</summary>{_chart(c)}</details>'
+        f'<details class="compact"{state}><summary>{e(c["id"])} &middot; {e(c["kind"])}</summary>{_chart(c)}</details>'
         for c in shown
     )
     return f'<h2>Evidence of the passing long probes</h2><div id="cutover-passed-evidence">{items}</div>'
+
+
+def _findings(checks: list[dict[str, Any]], namespaces: dict[str, str], title: str, html_id: str) -> str:
+    """Results grouped by namespace, then service (its wave shown); each finding's evidence in
+    full for its first FULL_EVIDENCE checks, its differences only after that."""
+    if not checks:
+        return ""
+    seen: dict[str, int] = {}
+    blocks = []
+    for namespace, services in _by_namespace(checks, namespaces).items():
+        blocks.append(f'<h3 class="namespace">{e(namespace)}</h3>')
+        for service, own in services.items():
+            extras = []
+            for check in own:
+                name = (
+                    finding(CheckResult.from_dict(check)) if check["outcome"] in BLOCKING else f"waived {check['kind']}"
+                )
+                seen[name] = seen.get(name, 0) + 1
+                extras.append(check_extra(check, full=seen[name] <= FULL_EVIDENCE))
+            blocks.append(
+                f'<div class="service-block"><h4 class="service" id="{e(_anchor(service))}">{e(service)} '
+                f"&middot; {e(_wave_label(own))}</h4>{''.join(extras)}</div>"
+            )
+    repeated = {name: count - FULL_EVIDENCE for name, count in seen.items() if count > FULL_EVIDENCE}
+    note = (
+        "<p>"
+        + "; ".join(
+            f"{e(name)}: evidence in full on the first {FULL_EVIDENCE}, differences only on the other {n}"
+            for name, n in repeated.items()
+        )
+        + " (summary.json keeps every check's evidence).</p>"
+        if repeated
+        else ""
+    )
+    return f'<h2>{e(title)}</h2><div id="{html_id}">{note}{"".join(blocks)}</div>'
+
+
+def _warnings(summary: dict[str, Any]) -> str:
+    """Warnings grouped by field and note, each group's lines collapsed (a lost X-Forwarded-Host
+    on 500 services is one line, not 500)."""
+    warnings = [str(w) for w in summary.get("warnings") or []]
+    if not warnings:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for warning in warnings:
+        parts = warning.split(": ", 2)
+        field = parts[1] if len(parts) == 3 else warning
+        note = warning.rsplit(" (", 1)[1].rstrip(")") if warning.endswith(")") and " (" in warning else ""
+        groups.setdefault(f"{field}: {note}" if note else field, []).append(warning)
+    items = []
+    for title, lines in groups.items():
+        listed = "".join(f"<li>{e(line)}</li>" for line in lines[:WARNING_LINES])
+        more = (
+            f"<li>and {len(lines) - WARNING_LINES} more (summary.json lists them)</li>"
+            if len(lines) > WARNING_LINES
+            else ""
+        )
+        items.append(
+            f'<li><details class="compact"><summary>{e(title)} &middot; {len(lines)} check{"s" if len(lines) != 1 else ""}'
+            f"</summary><ul>{listed}{more}</ul></details></li>"
+        )
+    return f'<h2>Warnings (do not block GO)</h2><ul id="cutover-warnings">{"".join(items)}</ul>'
+
+
+def _headline(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """One line under the banner: how much was checked, and how it ended."""
+    services = list(dict.fromkeys(str(c["service"]) for c in checks if c.get("kind") != "other"))
+    namespaces = {namespace_of(s, summary.get("namespaces") or {}) for s in services}
+    passing = _passing_services(checks)
+    outcomes = [str(c["outcome"]) for c in checks]
+    return (
+        f'<p class="tally" id="cutover-tally">{len(services)} service{"s" if len(services) != 1 else ""} in '
+        f"{len(namespaces)} namespace{'s' if len(namespaces) != 1 else ''}, {e(_wave_label(checks))}: "
+        f"{len(passing)} with every check passed or n.a.; {len(checks)} checks: {e(_tally(outcomes)) or 'none'}</p>"
+    )
+
+
+def _passing_services(checks: list[dict[str, Any]]) -> list[str]:
+    troubled = {str(c["service"]) for c in checks if c["outcome"] not in ("passed", "n/a")}
+    return [
+        s for s in dict.fromkeys(str(c["service"]) for c in checks if c.get("kind") != "other") if s not in troubled
+    ]
 
 
 def _environment(summary: dict[str, Any]) -> str:
@@ -378,36 +607,34 @@ def _environment(summary: dict[str, Any]) -> str:
 
 
 def fragments(summary: dict[str, Any]) -> list[str]:
+    """The verdict first, then what blocks it (grouped by namespace and service), what was
+    waived, the scope, every service one line under its namespace, and the rest."""
     checks = summary.get("checks") or []
+    namespaces = summary.get("namespaces") or {}
     parts = [f"<style>{CSS}</style>", _banner(summary)]
     if summary.get("complete") is False:
         parts.append(
             '<p id="cutover-incomplete"><b>This run is incomplete</b>: '
             f"{e(summary.get('incomplete_reason'))}. Its results are shown as they stood; run it again.</p>"
         )
-    parts += [_scope(summary), _matrix(checks)]
-    failing = [c for c in checks if c["outcome"] in BLOCKING]
-    if failing:
-        blocks = []
-        for service in dict.fromkeys(c["service"] for c in failing):
-            own = "".join(check_extra(c) for c in failing if c["service"] == service)
-            blocks.append(f'<div class="service-block"><h3 class="service">{e(service)}</h3>{own}</div>')
-        parts.append("<h2>Findings</h2>" + "".join(blocks))
-    waived = [c for c in checks if c["outcome"] == "waived"]
+    parts.append(_headline(summary, checks))
+    findings = _findings([c for c in checks if c["outcome"] in BLOCKING], namespaces, "Findings", "cutover-findings")
+    if findings:
+        parts.append(findings)
+    waived = _findings([c for c in checks if c["outcome"] == "waived"], namespaces, "Waived", "cutover-waived")
     if waived:
-        parts.append("<h2>Waived</h2>" + "".join(check_extra(c) for c in waived))
-    passed = _passed_evidence(checks)
-    if passed:
-        parts.append(passed)
+        parts.append(waived)
     refused = [w for w in summary.get("waivers") or [] if w.get("status") != "valid"]
     if refused:
         items = "".join(f"<li>{e(w.get('check'))} / {e(w.get('service'))}: {e(w.get('status'))}</li>" for w in refused)
         parts.append(f"<h2>Waivers refused</h2><ul>{items}</ul>")
-    warnings = summary.get("warnings") or []
+    parts += [_scope(summary), _matrix(checks, namespaces)]
+    passed = _passed_evidence(checks)
+    if passed:
+        parts.append(passed)
+    warnings = _warnings(summary)
     if warnings:
-        parts.append(
-            "<h2>Warnings (do not block GO)</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in warnings) + "</ul>"
-        )
+        parts.append(warnings)
     notes = summary.get("notes") or []
     if notes:
         parts.append("<h2>Lab notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")

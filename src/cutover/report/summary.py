@@ -13,7 +13,15 @@ from cutover.errors import InputError
 from cutover.report.html import render_page
 from cutover.report.verdict import CheckResult, decide
 
-__all__ = ["load_summary", "merge_summaries", "next_run_directory", "refresh_latest", "write_summary"]
+__all__ = [
+    "digest_check",
+    "dump_summary",
+    "load_summary",
+    "merge_summaries",
+    "next_run_directory",
+    "refresh_latest",
+    "write_summary",
+]
 
 _TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -42,9 +50,106 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> Path:
     """Written whole or not at all: a run stopped mid-write must not leave half a verdict."""
     path = directory / "summary.json"
     partial = directory / ".summary.json.tmp"
-    partial.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
+    partial.write_text(dump_summary(summary))
     partial.replace(path)
     return path
+
+
+# Lists written one entry per line: at 500 services an indented summary.json is mostly blanks.
+_ONE_PER_LINE = ("checks", "superseded", "warnings")
+
+
+def dump_summary(summary: dict[str, Any]) -> str:
+    """summary.json's text: one top-level key per line, and one check per line (grep finds a
+    check with its whole result; `jq` reads it as any JSON)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    lines = []
+    for key, value in summary.items():
+        if key in _ONE_PER_LINE and isinstance(value, list) and value:
+            text = "[\n" + ",\n".join("    " + compact(item) for item in value) + "\n  ]"
+        else:
+            text = compact(value)
+        lines.append(f"  {compact(key)}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+# Outcomes whose evidence summary.json keeps in full: everything that blocks GO or was waived.
+_DIGESTED = ("passed", "n/a")
+# Kinds whose passing evidence is a chart on the page (stream timelines, timeout bars, latency
+# curves): the chart's inputs stay, the bodies and header dumps go.
+CHARTED = ("sse", "timeouts", "load")
+_BULKY = ("body", "response", "upstream", "headers")
+# What a passing result keeps of each side's evidence: enough to say what answered and how.
+_SIDE_DIGEST = ("status", "error", "served_by", "backend")
+
+
+def digest_check(check: dict[str, Any]) -> dict[str, Any]:
+    """A passing (or n/a) result as summary.json keeps it at scale: kind, service, outcome and
+    differences whole; the evidence as a digest (each side's status, backend and timing, every
+    attempt counted per side by status and backend), bodies, header dumps and attempt lists
+    left out; empty fields dropped. Anything else (failed, error, not run, not verified,
+    waived) is returned as it is: what blocks GO keeps all of its evidence."""
+    if check.get("outcome") not in _DIGESTED:
+        return check
+    evidence = dict(check.get("evidence") or {})
+    attempts = evidence.pop("attempts", None)
+    if isinstance(attempts, list):
+        counts: dict[str, dict[str, int]] = {}
+        for attempt in attempts:
+            tally = counts.setdefault(str(attempt.get("side")), {})
+            key = f"{attempt.get('status') or attempt.get('error')} {attempt.get('backend') or '-'}"
+            tally[key] = tally.get(key, 0) + 1
+        evidence["attempt_counts"] = counts
+    charted = check.get("kind") in CHARTED
+    for key, value in list(evidence.items()):
+        if key in ("nginx", "gateway") and isinstance(value, dict):
+            if charted:
+                evidence[key] = {k: v for k, v in value.items() if k not in _BULKY}
+            elif "attempt_counts" in evidence:
+                # Every attempt's status and backend are counted: the shown one says no more.
+                del evidence[key]
+            else:
+                evidence[key] = _side_digest(value)
+        elif not charted and (key == "shown_attempt" or (key != "attempt_counts" and isinstance(value, dict | list))):
+            # Inventories, vantage points, rule lists: the manifests and targets hold them.
+            del evidence[key]
+    digested: dict[str, Any] = {
+        "id": check.get("id"),
+        "service": check.get("service"),
+        "wave": check.get("wave"),
+        "kind": check.get("kind"),
+        "outcome": check.get("outcome"),
+        "message": check.get("message") or "",
+        "probe": check.get("probe") or "",
+        "duration": round(float(check.get("duration") or 0.0), 3),
+        "differences": [_lean_difference(d) for d in check.get("differences") or []],
+        "evidence": evidence,
+    }
+    for key, value in check.items():
+        # Fields this digest does not know (a later run's or another tool's) are kept if set;
+        # not the nodeid (pytest's name for the check: its kind's test and this id) nor the
+        # warnings (the differences of severity "warn", listed once at the top of summary.json).
+        if key not in digested and key not in ("nodeid", "warnings") and value not in (None, "", [], {}):
+            digested[key] = value
+    return digested
+
+
+def _side_digest(side: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in side.items() if k in _SIDE_DIGEST and v is not None}
+    served_by, backend = kept.get("served_by"), kept.get("backend")
+    if served_by and backend and str(served_by).startswith(str(backend)):
+        del kept["backend"]  # "ns/svc" says nothing "ns/svc:8080" does not
+    return kept
+
+
+def _lean_difference(difference: dict[str, Any]) -> dict[str, Any]:
+    lean = {k: v for k, v in difference.items() if not (k in ("expected", "reviewed", "note") and v in (None, ""))}
+    if tuple(lean.get("sides") or ()) == ("nginx", "gateway"):
+        del lean["sides"]
+    return lean
 
 
 def refresh_latest(reports: Path, directory: Path) -> Path:
@@ -122,6 +227,7 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "ticket": ", ".join(tickets) or None,
         "waves": sorted(union("waves")),
         "services": union("services"),
+        "namespaces": {k: v for s in runs for k, v in (s.get("namespaces") or {}).items()},
         "checks": checks,
         "superseded": superseded,
         "waivers": union("waivers"),

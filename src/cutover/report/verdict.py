@@ -110,14 +110,20 @@ def kind_finding(kind: str) -> str:
     return info.finding if info is not None and info.finding else f"{kind} differs"
 
 
-def name_findings(results: list[CheckResult], limit: int = 6) -> str:
-    """'HSTS lost (llm-gateway, qdrant); client IP or allowlist differs (qdrant); ...'"""
-    groups: dict[str, list[str]] = {}
+def name_findings(results: list[CheckResult], limit: int = 6, services_named: int = 3) -> str:
+    """'HSTS lost (llm-gateway, qdrant); client IP or allowlist differs (qdrant); ...', and
+    'HSTS lost (500 services: a, b, c and 497 more)' on a large estate."""
+    groups: dict[str, dict[str, None]] = {}
     for result in results:
-        services = groups.setdefault(finding(result), [])
-        if result.service not in services:
-            services.append(result.service)
-    parts = [f"{name} ({', '.join(services)})" for name, services in groups.items()]
+        groups.setdefault(finding(result), {})[result.service] = None
+    parts = []
+    for name, found in groups.items():
+        services = list(found)
+        if len(services) > services_named:
+            shown = ", ".join(services[:services_named])
+            parts.append(f"{name} ({len(services)} services: {shown} and {len(services) - services_named} more)")
+        else:
+            parts.append(f"{name} ({', '.join(services)})")
     more = f"; and {len(parts) - limit} more" if len(parts) > limit else ""
     count = len(groups)
     return f"{count} finding{'s' if count != 1 else ''} - " + "; ".join(parts[:limit]) + more
