@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pytest
 
 from cutover import __version__
 from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
-from cutover.report.record import record_of
+from cutover.report.record import CheckRecord, record_of
 from cutover.report.summary import (
     CHARTED,
     check_ticket,
@@ -30,9 +30,7 @@ from cutover.report.summary import (
 )
 from cutover.report.verdict import BLOCKING, CheckResult, decide, finding, waiver_for
 from cutover.suite import SUITE_DIR
-
-if TYPE_CHECKING:
-    from cutover.plugin import CutoverPlugin
+from cutover.targets import Targets, Waiver
 
 __all__ = ["GoNoGoReport", "case_of"]
 
@@ -52,6 +50,21 @@ PYTEST_HTML_LIMIT = 400
 TERMINAL_LINES = 5
 
 
+class RunState(Protocol):
+    """What the report reads of the run (the plugin provides it): the report depends on this,
+    not on the plugin, so the two modules do not import each other."""
+
+    shard: tuple[int, int] | None
+    records: dict[str, CheckRecord]
+
+    @property
+    def loaded_targets(self) -> Targets | None: ...
+
+    def waivers(self) -> list[Waiver]: ...
+
+    def cluster_description(self) -> str | None: ...
+
+
 def case_of(item: pytest.Item) -> Case | None:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
@@ -68,7 +81,7 @@ class GoNoGoReport:
     collection finds cutover checks, and writes its own page (no pytest-html, no junit).
     """
 
-    def __init__(self, config: pytest.Config, session_plugin: CutoverPlugin, active: bool) -> None:
+    def __init__(self, config: pytest.Config, session_plugin: RunState, active: bool) -> None:
         self.config = config
         self.session_plugin = session_plugin
         self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
