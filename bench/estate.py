@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PER_NAMESPACE = 10
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def service_name(index: int) -> str:
@@ -107,9 +108,9 @@ def write_estate(directory: Path, count: int) -> None:
     (directory / "httproutes.yaml").write_text("---\n".join(routes))
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, RSS in KiB, command line) of every process this user can read."""
-    found: dict[int, tuple[int, int, str]] = {}
+def _processes() -> dict[int, tuple[int, int, str, float]]:
+    """pid -> (parent pid, RSS in KiB, command line, CPU seconds so far) of every process this user can read."""
+    found: dict[int, tuple[int, int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -121,14 +122,55 @@ def _processes() -> dict[int, tuple[int, int, str]]:
             continue
         if stat[0] == "Z":
             continue
-        found[int(entry.name)] = (int(stat[1]), int(statm[1]) * PAGE_KIB, cmdline)
+        # stat fields after the command: state ppid ... utime (12) stime (13), in clock ticks.
+        cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+        found[int(entry.name)] = (int(stat[1]), int(statm[1]) * PAGE_KIB, cmdline, cpu)
     return found
+
+
+def _descendants(table: dict[int, tuple[int, int, str, float]], roots: set[int]) -> dict[int, int]:
+    """pid -> the root it descends from, for roots and every process below them."""
+    owner = {pid: pid for pid in roots if pid in table}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, *_) in table.items():
+            if parent in owner and pid not in owner:
+                owner[pid] = owner[parent]
+                grew = True
+    return owner
+
+
+class CpuSampler:
+    """CPU seconds per process group (pytest, nginx, envoy, backends) of a process and its
+    descendants, from /proc: the last figure seen of each process (sampled every second, so a
+    process's last second before it exits may be missed)."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.last: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        table = _processes()
+        for pid in _descendants(table, {self.root}):
+            cmdline, cpu = table[pid][2], table[pid][3]
+            group = "pytest" if pid == self.root else _kind(cmdline)
+            self.last[pid] = (group, cpu)
+
+    def by_group(self) -> dict[str, float]:
+        groups: dict[str, float] = {}
+        for group, cpu in self.last.values():
+            groups[group] = groups.get(group, 0.0) + cpu
+        return groups
 
 
 def _kind(cmdline: str) -> str:
     if "cutover.lab.backend" in cmdline or "cutover/lab/backend.py" in cmdline:
         return "backends"
-    return "envoy" if "envoy" in cmdline.split(" ", 1)[0] else "nginx"
+    program = cmdline.split(" ", 1)[0]
+    if "envoy" in program:
+        return "envoy"
+    return "nginx" if "nginx" in program else "other"
 
 
 def lab_rss(marker: str) -> tuple[int, int, dict[str, int]]:
@@ -137,17 +179,10 @@ def lab_rss(marker: str) -> tuple[int, int, dict[str, int]]:
     table = _processes()
     roots = {
         pid
-        for pid, (_, _, cmdline) in table.items()
+        for pid, (_, _, cmdline, _) in table.items()
         if marker in cmdline and "pytest" not in cmdline and "bench/estate.py" not in cmdline
     }
-    owner = {pid: pid for pid in roots}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (parent, _, _) in table.items():
-            if parent in owner and pid not in owner:
-                owner[pid] = owner[parent]
-                grew = True
+    owner = _descendants(table, roots)
     by_kind: dict[str, int] = {}
     for pid, root in owner.items():
         kind = _kind(table[root][2])
@@ -192,47 +227,48 @@ class RunFigures:
     peak_processes: int
     last_line: str
     by_kind: dict[str, tuple[int, float, float]]
+    cpu_seconds: dict[str, float]
 
 
 def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
     reports, state = work / "reports", work / "run-lab"
     peak = {"rss_kib": 0, "processes": 0}
     done = threading.Event()
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests_migration",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        markexpr,
+        "--manifests",
+        str(manifests),
+        "--lab-state",
+        str(state),
+        "--report-dir",
+        str(reports),
+    ]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu = CpuSampler(process.pid)
 
     def sample() -> None:
         while not done.wait(1.0):
             count, rss, _ = lab_rss(str(state))
             if rss > peak["rss_kib"]:
                 peak.update(rss_kib=rss, processes=count)
+            cpu.sample()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.monotonic()
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            markexpr,
-            "--manifests",
-            str(manifests),
-            "--lab-state",
-            str(state),
-            "--report-dir",
-            str(reports),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    stdout, stderr = process.communicate()
     wall = time.monotonic() - started
     done.set()
     sampler.join()
+    run = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     latest = reports / "latest"
     if not (latest / "summary.json").is_file():
         print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
@@ -264,6 +300,7 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         peak_processes=peak["processes"],
         last_line=lines[-1] if lines else "",
         by_kind=by_kind,
+        cpu_seconds=cpu.by_group(),
     )
 
 
@@ -296,6 +333,8 @@ def main() -> int:
         print(f"sum / wall:       {run.total / run.wall:6.2f}  (how much the checks overlapped)")
         for kind, (count, total, most) in sorted(run.by_kind.items(), key=lambda item: -item[1][1]):
             print(f"  {kind:12} {count:5d} checks, {total:7.1f} s in all, longest {most:5.1f} s")
+        cpu = ", ".join(f"{group} {seconds:.1f} s" for group, seconds in sorted(run.cpu_seconds.items()))
+        print(f"CPU seconds:      {sum(run.cpu_seconds.values()):6.1f} s  ({cpu}; machine: {os.cpu_count()} cores)")
         print(f"lab peak RSS:     {run.peak_rss_kib / 1024:6.0f} MB  during the run ({run.peak_processes} processes)")
         print(
             f"report:           go-no-go.html {run.html_bytes / 1e6:.2f} MB, summary.json {run.summary_bytes / 1e6:.2f} MB"
