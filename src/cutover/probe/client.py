@@ -154,9 +154,17 @@ def _error_kind(exc: Exception) -> str:
     return type(exc).__name__
 
 
-# What httpx's client adds to every request (httpx 0.28), in its order: a request sent here
-# is byte for byte the one `httpx.Client(trust_env=False).send()` sent before.
-_CLIENT_HEADERS = (("Accept", "*/*"), ("User-Agent", f"python-httpx/{httpx.__version__}"))
+# httpx's client defaults (httpx 0.28 Client.__init__): the request headers are merged into
+# them the way httpx merged them, so a request sent here is byte for byte the one
+# `httpx.Client(trust_env=False).send()` sent before (tests/test_probe_client.py).
+_CLIENT_HEADERS = httpx.Headers(
+    {
+        "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",  # always replaced by identity below
+        "Connection": "keep-alive",  # always replaced by close below
+        "User-Agent": f"python-httpx/{httpx.__version__}",
+    }
+)
 _TRANSPORT_ERRORS = (
     httpcore.TimeoutException,
     httpcore.NetworkError,
@@ -165,30 +173,19 @@ _TRANSPORT_ERRORS = (
     httpcore.UnsupportedProtocol,
     httpx.HTTPError,
 )
-# Methods httpx gives `Content-Length: 0` when they carry no body.
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def _request_headers(
     host: str, method: str, headers: dict[str, str] | None, body: bytes | None
 ) -> list[tuple[bytes, bytes]]:
-    merged: dict[str, tuple[str, str]] = {}
-    fixed = (("Host", host), ("Accept-Encoding", "identity"), ("Connection", "close"))
-    for name, value in (*_CLIENT_HEADERS, *fixed, *(headers or {}).items()):
-        merged[name.lower()] = (name, value)
+    """As httpx's Client._merge_headers and Request._prepare (headers must be ASCII, as there)."""
+    merged = httpx.Headers(_CLIENT_HEADERS)
+    merged.update({"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})})
     if body:
-        merged["content-length"] = ("Content-Length", str(len(body)))
-    elif method.upper() in _BODY_METHODS:
-        merged["content-length"] = ("Content-Length", "0")
-    pairs = list(merged.values())
-    # As httpx: ASCII, else UTF-8 for every header.
-    encoding = "ascii"
-    try:
-        for name, value in pairs:
-            name.encode("ascii"), value.encode("ascii")
-    except UnicodeEncodeError:
-        encoding = "utf-8"
-    return [(name.encode(encoding), value.encode(encoding)) for name, value in pairs]
+        merged.setdefault("Content-Length", str(len(body)))
+    elif "Content-Length" not in merged and "Transfer-Encoding" not in merged and method in ("POST", "PUT", "PATCH"):
+        return [(b"Content-Length", b"0"), *merged.raw]
+    return merged.raw
 
 
 def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
