@@ -364,14 +364,17 @@ class CutoverPlugin:
                 f" (profile {self._targets.source.get('profile') if self._targets else options.profile})"
             )
             started = time.monotonic()
+            layout = self.lab.layout
             try:
                 self.lab.start()
             except CutoverError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self.lab_started = True
             self.progress(f"lab ready in {time.monotonic() - started:.1f} s")
-            # A retry after a port clash moves the endpoints: read them again.
-            self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
+            if self.lab.layout is not layout or self._targets is None:
+                # A retry after a port clash prepared the lab again on other ports: read the targets
+                # again (only then: at 500 services that costs seconds before any probe starts).
+                self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
 
     def stop_lab(self) -> None:
         self.scheduler.stop()
