@@ -228,6 +228,8 @@ class RunFigures:
     last_line: str
     by_kind: dict[str, tuple[int, float, float]]
     cpu_seconds: dict[str, float]
+    # Long probes by probe (service name dropped): count, shortest and longest duration.
+    long_probes: dict[str, tuple[int, float, float]]
 
 
 def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
@@ -301,7 +303,21 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         last_line=lines[-1] if lines else "",
         by_kind=by_kind,
         cpu_seconds=cpu.by_group(),
+        long_probes=_long_probe_spread(checks),
     )
+
+
+def _long_probe_spread(checks: list[dict[str, Any]]) -> dict[str, tuple[int, float, float]]:
+    """The timeouts and sse probes grouped by probe: if the machine was saturated, a long probe
+    takes longer than its limit, and the run looks slower than it is."""
+    spread: dict[str, tuple[int, float, float]] = {}
+    for check in checks:
+        if check["kind"] not in ("timeouts", "sse"):
+            continue
+        probe = f"{check['kind']} {check['id'].split('[', 1)[-1].rstrip(']')}"
+        count, low, high = spread.get(probe, (0, float("inf"), 0.0))
+        spread[probe] = (count + 1, min(low, check["duration"]), max(high, check["duration"]))
+    return spread
 
 
 def main() -> int:
@@ -333,6 +349,8 @@ def main() -> int:
         print(f"sum / wall:       {run.total / run.wall:6.2f}  (how much the checks overlapped)")
         for kind, (count, total, most) in sorted(run.by_kind.items(), key=lambda item: -item[1][1]):
             print(f"  {kind:12} {count:5d} checks, {total:7.1f} s in all, longest {most:5.1f} s")
+        for probe, (count, low, high) in sorted(run.long_probes.items()):
+            print(f"  long probe   {probe:32} {count:4d}x, {low:6.1f} to {high:6.1f} s")
         cpu = ", ".join(f"{group} {seconds:.1f} s" for group, seconds in sorted(run.cpu_seconds.items()))
         print(f"CPU seconds:      {sum(run.cpu_seconds.values()):6.1f} s  ({cpu}; machine: {os.cpu_count()} cores)")
         print(f"lab peak RSS:     {run.peak_rss_kib / 1024:6.0f} MB  during the run ({run.peak_processes} processes)")
