@@ -228,6 +228,9 @@ class RunFigures:
     last_line: str
     by_kind: dict[str, tuple[int, float, float]]
     cpu_seconds: dict[str, float]
+    # Seconds from the start of pytest to: collected (lab starting), lab ready, last check
+    # (pytest's [100%] progress line), verdict (the report written, the summary printed).
+    phases: dict[str, float]
     # Long probes by probe (service name dropped): count, shortest and longest duration.
     long_probes: dict[str, tuple[int, float, float]]
 
@@ -254,7 +257,9 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         str(reports),
     ]
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Unbuffered: the phases below are timed by the lines as pytest writes them.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     cpu = CpuSampler(process.pid)
 
     def sample() -> None:
@@ -266,7 +271,33 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stdout, stderr = process.communicate()
+    # When the run reached each phase, from its terminal lines as they arrive.
+    phases: dict[str, float] = {}
+    marks = {
+        "cutover: starting the embedded lab": "collected",
+        "cutover: lab ready": "lab ready",
+        "cutover: GO": "verdict",
+        "cutover: NO-GO": "verdict",
+    }
+    lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            for prefix, phase in marks.items():
+                if line.startswith(prefix) and phase not in phases:
+                    phases[phase] = time.monotonic() - started
+            if "[100%]" in line and "last check" not in phases:
+                phases["last check"] = time.monotonic() - started
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.wait()
+    reader.join()
+    stdout = "".join(lines)
     wall = time.monotonic() - started
     done.set()
     sampler.join()
@@ -303,6 +334,7 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         last_line=lines[-1] if lines else "",
         by_kind=by_kind,
         cpu_seconds=cpu.by_group(),
+        phases=phases,
         long_probes=_long_probe_spread(checks),
     )
 
@@ -344,6 +376,8 @@ def main() -> int:
         print(f"all waves:        -m {args.markexpr!r}: {run.checks} checks, verdict {run.verdict}")
         print(f"                  outcomes {run.outcomes}, pytest exit {run.exit}: {run.last_line}")
         print(f"wall time:        {run.wall:6.1f} s  (lab start and stop included)")
+        shown = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in run.phases.items())
+        print(f"phases:           {shown}, exit {run.wall:.1f} s")
         print(f"longest check:    {run.longest:6.1f} s  ({run.longest_id})")
         print(f"wall / longest:   {run.wall / run.longest:6.2f}")
         print(f"sum / wall:       {run.total / run.wall:6.2f}  (how much the checks overlapped)")
