@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PER_NAMESPACE = 10
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def service_name(index: int) -> str:
@@ -107,9 +108,9 @@ def write_estate(directory: Path, count: int) -> None:
     (directory / "httproutes.yaml").write_text("---\n".join(routes))
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, RSS in KiB, command line) of every process this user can read."""
-    found: dict[int, tuple[int, int, str]] = {}
+def _processes() -> dict[int, tuple[int, int, str, float]]:
+    """pid -> (parent pid, RSS in KiB, command line, CPU seconds so far) of every process this user can read."""
+    found: dict[int, tuple[int, int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -121,14 +122,55 @@ def _processes() -> dict[int, tuple[int, int, str]]:
             continue
         if stat[0] == "Z":
             continue
-        found[int(entry.name)] = (int(stat[1]), int(statm[1]) * PAGE_KIB, cmdline)
+        # stat fields after the command: state ppid ... utime (12) stime (13), in clock ticks.
+        cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+        found[int(entry.name)] = (int(stat[1]), int(statm[1]) * PAGE_KIB, cmdline, cpu)
     return found
+
+
+def _descendants(table: dict[int, tuple[int, int, str, float]], roots: set[int]) -> dict[int, int]:
+    """pid -> the root it descends from, for roots and every process below them."""
+    owner = {pid: pid for pid in roots if pid in table}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, *_) in table.items():
+            if parent in owner and pid not in owner:
+                owner[pid] = owner[parent]
+                grew = True
+    return owner
+
+
+class CpuSampler:
+    """CPU seconds per process group (pytest, nginx, envoy, backends) of a process and its
+    descendants, from /proc: the last figure seen of each process (sampled every second, so a
+    process's last second before it exits may be missed)."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.last: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        table = _processes()
+        for pid in _descendants(table, {self.root}):
+            cmdline, cpu = table[pid][2], table[pid][3]
+            group = "pytest" if pid == self.root else _kind(cmdline)
+            self.last[pid] = (group, cpu)
+
+    def by_group(self) -> dict[str, float]:
+        groups: dict[str, float] = {}
+        for group, cpu in self.last.values():
+            groups[group] = groups.get(group, 0.0) + cpu
+        return groups
 
 
 def _kind(cmdline: str) -> str:
     if "cutover.lab.backend" in cmdline or "cutover/lab/backend.py" in cmdline:
         return "backends"
-    return "envoy" if "envoy" in cmdline.split(" ", 1)[0] else "nginx"
+    program = cmdline.split(" ", 1)[0]
+    if "envoy" in program:
+        return "envoy"
+    return "nginx" if "nginx" in program else "other"
 
 
 def lab_rss(marker: str) -> tuple[int, int, dict[str, int]]:
@@ -137,17 +179,10 @@ def lab_rss(marker: str) -> tuple[int, int, dict[str, int]]:
     table = _processes()
     roots = {
         pid
-        for pid, (_, _, cmdline) in table.items()
+        for pid, (_, _, cmdline, _) in table.items()
         if marker in cmdline and "pytest" not in cmdline and "bench/estate.py" not in cmdline
     }
-    owner = {pid: pid for pid in roots}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (parent, _, _) in table.items():
-            if parent in owner and pid not in owner:
-                owner[pid] = owner[parent]
-                grew = True
+    owner = _descendants(table, roots)
     by_kind: dict[str, int] = {}
     for pid, root in owner.items():
         kind = _kind(table[root][2])
@@ -192,47 +227,81 @@ class RunFigures:
     peak_processes: int
     last_line: str
     by_kind: dict[str, tuple[int, float, float]]
+    cpu_seconds: dict[str, float]
+    # Seconds from the start of pytest to: collected (lab starting), lab ready, last check
+    # (pytest's [100%] progress line), verdict (the report written, the summary printed).
+    phases: dict[str, float]
+    # Long probes by probe (service name dropped): count, shortest and longest duration.
+    long_probes: dict[str, tuple[int, float, float]]
 
 
 def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
     reports, state = work / "reports", work / "run-lab"
     peak = {"rss_kib": 0, "processes": 0}
     done = threading.Event()
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests_migration",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        markexpr,
+        "--manifests",
+        str(manifests),
+        "--lab-state",
+        str(state),
+        "--report-dir",
+        str(reports),
+    ]
+    started = time.monotonic()
+    # Unbuffered: the phases below are timed by the lines as pytest writes them.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cpu = CpuSampler(process.pid)
 
     def sample() -> None:
         while not done.wait(1.0):
             count, rss, _ = lab_rss(str(state))
             if rss > peak["rss_kib"]:
                 peak.update(rss_kib=rss, processes=count)
+            cpu.sample()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.monotonic()
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests_migration",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            markexpr,
-            "--manifests",
-            str(manifests),
-            "--lab-state",
-            str(state),
-            "--report-dir",
-            str(reports),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    # When the run reached each phase, from its terminal lines as they arrive.
+    phases: dict[str, float] = {}
+    marks = {
+        "cutover: starting the embedded lab": "collected",
+        "cutover: lab ready": "lab ready",
+        "cutover: GO": "verdict",
+        "cutover: NO-GO": "verdict",
+    }
+    lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            for prefix, phase in marks.items():
+                if line.startswith(prefix) and phase not in phases:
+                    phases[phase] = time.monotonic() - started
+            if "[100%]" in line and "last check" not in phases:
+                phases["last check"] = time.monotonic() - started
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.wait()
+    reader.join()
+    stdout = "".join(lines)
     wall = time.monotonic() - started
     done.set()
     sampler.join()
+    run = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     latest = reports / "latest"
     if not (latest / "summary.json").is_file():
         print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
@@ -264,7 +333,23 @@ def measure_run(manifests: Path, work: Path, markexpr: str) -> RunFigures:
         peak_processes=peak["processes"],
         last_line=lines[-1] if lines else "",
         by_kind=by_kind,
+        cpu_seconds=cpu.by_group(),
+        phases=phases,
+        long_probes=_long_probe_spread(checks),
     )
+
+
+def _long_probe_spread(checks: list[dict[str, Any]]) -> dict[str, tuple[int, float, float]]:
+    """The timeouts and sse probes grouped by probe: if the machine was saturated, a long probe
+    takes longer than its limit, and the run looks slower than it is."""
+    spread: dict[str, tuple[int, float, float]] = {}
+    for check in checks:
+        if check["kind"] not in ("timeouts", "sse"):
+            continue
+        probe = f"{check['kind']} {check['id'].split('[', 1)[-1].rstrip(']')}"
+        count, low, high = spread.get(probe, (0, float("inf"), 0.0))
+        spread[probe] = (count + 1, min(low, check["duration"]), max(high, check["duration"]))
+    return spread
 
 
 def main() -> int:
@@ -291,11 +376,17 @@ def main() -> int:
         print(f"all waves:        -m {args.markexpr!r}: {run.checks} checks, verdict {run.verdict}")
         print(f"                  outcomes {run.outcomes}, pytest exit {run.exit}: {run.last_line}")
         print(f"wall time:        {run.wall:6.1f} s  (lab start and stop included)")
+        shown = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in run.phases.items())
+        print(f"phases:           {shown}, exit {run.wall:.1f} s")
         print(f"longest check:    {run.longest:6.1f} s  ({run.longest_id})")
         print(f"wall / longest:   {run.wall / run.longest:6.2f}")
         print(f"sum / wall:       {run.total / run.wall:6.2f}  (how much the checks overlapped)")
         for kind, (count, total, most) in sorted(run.by_kind.items(), key=lambda item: -item[1][1]):
             print(f"  {kind:12} {count:5d} checks, {total:7.1f} s in all, longest {most:5.1f} s")
+        for probe, (count, low, high) in sorted(run.long_probes.items()):
+            print(f"  long probe   {probe:32} {count:4d}x, {low:6.1f} to {high:6.1f} s")
+        cpu = ", ".join(f"{group} {seconds:.1f} s" for group, seconds in sorted(run.cpu_seconds.items()))
+        print(f"CPU seconds:      {sum(run.cpu_seconds.values()):6.1f} s  ({cpu}; machine: {os.cpu_count()} cores)")
         print(f"lab peak RSS:     {run.peak_rss_kib / 1024:6.0f} MB  during the run ({run.peak_processes} processes)")
         print(
             f"report:           go-no-go.html {run.html_bytes / 1e6:.2f} MB, summary.json {run.summary_bytes / 1e6:.2f} MB"

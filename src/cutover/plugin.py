@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
-import threading
 import time
 import zlib
-from collections.abc import Callable
-from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +33,14 @@ from cutover.locations import default_manifests
 from cutover.registry import kinds
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
-from cutover.report.record import CheckRecord
+from cutover.report.record import PROPERTY, CheckRecord
+from cutover.scheduler import ProbeScheduler
 from cutover.soak.source import cases_from_options
 from cutover.soak.source import options_from as soak_options_from
 from cutover.suite import SUITE_DIR
 from cutover.targets import Targets, Waiver, load_targets, parse_targets
 
 __all__ = ["CutoverPlugin", "GoNoGoReport"]
-
-# How often the terminal hears about long probes while the run waits for them.
-PROGRESS_INTERVAL = 5.0
 
 # Options that only a cutover run sets: with one of them (or a cutover marker in -m) and no
 # test paths, the run collects the packaged suite whatever pytest's rootdir turned out to be.
@@ -65,6 +61,7 @@ _CUTOVER_OPTIONS = (
 )
 
 WAVE_MARKERS = range(1, 10)
+_RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(CheckRecord))
 # Markers that are not check kinds (the kinds' own come from the registry).
 OTHER_MARKERS = {"k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)"}
 
@@ -284,19 +281,10 @@ class CutoverPlugin:
         self.lab_started = False
         self._state_dir: Path | None = None
         self._owns_state_dir = False
-        self.prefetched: dict[str, Future[Outcome]] = {}
-        # Every long probe still to be reported on the terminal: case, future, start time.
-        self.long_probes: dict[str, tuple[Case, Future[Outcome], float]] = {}
         # Endpoints that did not answer before the probes started: every parity check is an error.
         self.preflight_problems: list[str] = []
-        # Long probes mostly wait (a silent backend, a slow stream): hundreds at once cost
-        # threads, not CPU (measured: 1,000 at once through the lab at 500 services).
-        self._probe_slots = threading.BoundedSemaphore(512)
-        # Short probes run ahead too, but only a few at once: each opens several connections,
-        # and the long probes' timing must not suffer from a machine saturated by them.
-        self._short_slots = threading.BoundedSemaphore(max(2, min(8, (os.cpu_count() or 2) * 2)))
+        self.scheduler = ProbeScheduler(self.progress, self._terminal_is_tty)
         self.shard = parse_shard(config.getoption("--shard", None))
-        self._stopping = threading.Event()
         self.records: dict[str, CheckRecord] = {}
         self._cluster: ClusterState | None = None
         attempts = config.getoption("--attempts") or int(config.getini("cutover_attempts") or 3)
@@ -377,19 +365,20 @@ class CutoverPlugin:
                 f" (profile {self._targets.source.get('profile') if self._targets else options.profile})"
             )
             started = time.monotonic()
+            layout = self.lab.layout
             try:
                 self.lab.start()
             except CutoverError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self.lab_started = True
             self.progress(f"lab ready in {time.monotonic() - started:.1f} s")
-            # A retry after a port clash moves the endpoints: read them again.
-            self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
+            if self.lab.layout is not layout or self._targets is None:
+                # A retry after a port clash prepared the lab again on other ports: read the targets
+                # again (only then: at 500 services that costs seconds before any probe starts).
+                self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
 
     def stop_lab(self) -> None:
-        # Probes not yet started never start; running ones are on daemon threads, so a run
-        # stopped with Ctrl-C does not wait out a two-minute stream before it exits.
-        self._stopping.set()
+        self.scheduler.stop()
         if self.lab is not None and self.lab_started:
             self.lab.stop_started()
             self.lab_started = False
@@ -532,41 +521,9 @@ class CutoverPlugin:
             self.preflight_problems = preflight(self.targets)
             for problem in self.preflight_problems:
                 self.progress(f"preflight: {problem}")
-            slow = [case for case in wanted if case.slow]
             if not self.preflight_problems:
-                # Every probe is in flight at once: long probes (delays, streams) first, then
-                # the short ones in a bounded pool; the run takes about as long as its longest
-                # probe, not the sum. Load runs alone, last, in its own test.
-                context = self.context()
-                for case in slow:
-                    future = self._run_ahead(case.run, context)
-                    self.prefetched[case.id + case.info.kind] = future
-                    self.long_probes[case.id + case.info.kind] = (case, future, time.monotonic())
-                for case in wanted:
-                    if not case.slow and case.info.kind != "load":
-                        self.prefetched[case.id + case.info.kind] = self._run_ahead(
-                            case.run, context, self._short_slots
-                        )
+                self.scheduler.start(wanted, self.context())
         yield
-
-    def _run_ahead(
-        self, run: Callable[[ProbeContext], Outcome], context: ProbeContext, slots: threading.Semaphore | None = None
-    ) -> Future[Outcome]:
-        """Start a probe on a daemon thread, within its pool's slots (long probes: 512 at once;
-        short ones: a few, sized for the machine); its Future holds the outcome."""
-        future: Future[Outcome] = Future()
-
-        def work() -> None:
-            with slots or self._probe_slots:
-                if self._stopping.is_set() or not future.set_running_or_notify_cancel():
-                    return
-                try:
-                    future.set_result(run(context))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-        threading.Thread(target=work, name="cutover-probe", daemon=True).start()
-        return future
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.stop_lab()
@@ -576,34 +533,12 @@ class CutoverPlugin:
 
     # -- running ---------------------------------------------------------------------
     def outcome_of(self, case: Case) -> Outcome:
-        future = self.prefetched.pop(case.id + case.info.kind, None)
-        if future is not None:
-            while not wait([future], timeout=PROGRESS_INTERVAL).done:
-                self._report_long_probes(waiting=True)
-            self._report_long_probes()
-            return future.result()
-        self._report_long_probes()
-        return case.run(self.context())
+        return self.scheduler.outcome_of(case, self.context)
 
-    def _report_long_probes(self, waiting: bool = False) -> None:
-        """Long probes on the terminal: on a TTY, which are still running and about how long
-        is left (while the run waits for one); in a log, one line per finished probe."""
+    def _terminal_is_tty(self) -> bool | None:
+        """Whether the terminal reporter writes to a TTY; None without one."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or not self.long_probes:
-            return
-        now = time.monotonic()
-        if not getattr(reporter, "isatty", False):
-            for key, (case, future, started) in list(self.long_probes.items()):
-                if future.done():
-                    del self.long_probes[key]
-                    self.progress(f"long probe finished: {case.id} ({case.info.kind}) after {now - started:.1f} s")
-            return
-        running = [(case, started) for case, future, started in self.long_probes.values() if not future.done()]
-        for key in [k for k, (_, future, _) in self.long_probes.items() if future.done()]:
-            del self.long_probes[key]
-        if waiting and running:
-            left = [max(0.0, case.expected_seconds - (now - started)) for case, started in running]
-            self.progress(f"waiting for {len(running)} long probes, about {max(left):.0f} s left")
+        return None if reporter is None else bool(getattr(reporter, "isatty", False))
 
     def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> CheckRecord:
         redact_names = self.targets.redact_headers
@@ -637,7 +572,10 @@ class CutoverPlugin:
         if record is None:
             record = CheckRecord(case.id, case.service.name, case.service.wave, case.info.kind, case.probe)
             record.skip_kind, record.skip_reason = case.skip_kind, case.skip_reason
-        report.user_properties.append(record.to_property())
+        # The record's fields as they are (no deep copy, unlike to_property's asdict): the record's
+        # evidence is already a redacted copy of its own, and a deep copy per check was one of
+        # the run's largest per-check costs at 500 services.
+        report.user_properties.append((PROPERTY, {name: getattr(record, name) for name in _RECORD_FIELDS}))
 
 
 def _plugin(config: pytest.Config) -> CutoverPlugin:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cutover.probe.client import Endpoint, Identity, ProbeResult, fetch
+from cutover.probe.pool import WorkerPool
 from cutover.targets import ServiceTarget, Targets
 
 __all__ = [
@@ -33,8 +34,15 @@ __all__ = [
     "not_applicable",
     "not_configured",
     "on_both",
+    "on_both_rounds",
     "side_summary",
 ]
+
+# Workers for short requests sent many times over (a paths probe's attempts): a few hundred
+# probes share them instead of starting a thread per request. Never for a request that waits
+# on purpose (a delay, a stream): it would hold a worker the short ones need.
+REQUEST_WORKERS = 16
+_REQUESTS = WorkerPool(REQUEST_WORKERS, "cutover-request")
 
 BASELINE_BROKEN = "nginx does not serve this rule: the baseline is broken"
 
@@ -260,19 +268,28 @@ def on_both(targets: Targets, action: Callable[[Endpoint], Any]) -> tuple[Any, A
         except BaseException as exc:
             errors[name] = exc
 
-    # Daemon threads: a run stopped with Ctrl-C exits without waiting for a long probe.
-    threads = [
-        threading.Thread(target=side, args=(name, endpoint), name=f"cutover-{name}", daemon=True)
-        for name, endpoint in (("nginx", targets.nginx), ("gateway", targets.gateway))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # nginx on a thread of its own, the Gateway on this one: one thread started per call, not
+    # two. A daemon thread: a run stopped with Ctrl-C exits without waiting for a long probe.
+    thread = threading.Thread(target=side, args=("nginx", targets.nginx), name="cutover-nginx", daemon=True)
+    thread.start()
+    try:
+        results["gateway"] = action(targets.gateway)
+    except Exception as exc:  # a Ctrl-C goes straight through
+        errors["gateway"] = exc
+    thread.join()
     for name in ("nginx", "gateway"):
         if name in errors:
             raise errors[name]
     return results["nginx"], results["gateway"]
+
+
+def on_both_rounds(targets: Targets, action: Callable[[Endpoint], Any], rounds: int) -> list[tuple[Any, Any]]:
+    """`rounds` times action against nginx and the Gateway, every call its own request, all on
+    the shared request workers; (nginx, gateway) per round, in order. Both sides of a round are
+    queued together, so they run at about the same time."""
+    calls = [endpoint for _ in range(rounds) for endpoint in (targets.nginx, targets.gateway)]
+    results = _REQUESTS.map(action, calls)
+    return [(results[index], results[index + 1]) for index in range(0, len(results), 2)]
 
 
 def converge(run_once: Callable[[], Outcome], attempts: int, max_attempts: int) -> Outcome:

@@ -4,7 +4,6 @@ Gateway API is strict (segment-bounded prefixes, exact is exact, case-sensitive)
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +16,7 @@ from cutover.checks.base import (
     baseline_problem,
     no_backend_named,
     not_applicable,
-    on_both,
+    on_both_rounds,
     side_summary,
 )
 from cutover.facts.annotations import verified_by
@@ -26,8 +25,6 @@ from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_rege
 from cutover.targets import PathRule, ServiceTarget, Targets, ValueMatch
 
 __all__ = ["INFO", "cases", "probe_id", "probe_matrix", "send"]
-
-_PARALLEL_ROUNDS = 4
 
 INFO = CheckInfo(
     kind="paths",
@@ -301,15 +298,10 @@ def _run(case: Case, context: ProbeContext) -> Outcome:
     own_rule = expected_backend is not None
     total = context.path_attempts
 
-    def one_round(_: int) -> tuple[ProbeResult, ProbeResult]:
-        result: tuple[ProbeResult, ProbeResult] = on_both(
-            context.targets, lambda endpoint: send(context, endpoint, case)
-        )
-        return result
-
-    # A few rounds at a time: each round is one fresh connection per side.
-    with ThreadPoolExecutor(max_workers=_PARALLEL_ROUNDS, thread_name_prefix="cutover-paths") as pool:
-        rounds = list(pool.map(one_round, range(total)))
+    # Every round is one fresh connection per side, on the shared request workers.
+    rounds: list[tuple[ProbeResult, ProbeResult]] = on_both_rounds(
+        context.targets, lambda endpoint: send(context, endpoint, case), total
+    )
     differences = _compare(rounds)
     for difference in differences:
         difference.note = "; ".join(part for part in (difference.note, str(case.params.get("note") or "")) if part)

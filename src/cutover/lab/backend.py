@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
+import queue
 import re
 import resource
 import selectors
@@ -192,6 +194,44 @@ class _SSEParams:
         )
 
 
+class _HandlerThreads:
+    """Threads that serve one connection after another: a connection takes an idle thread, or a
+    new one when none is idle, so a run of a hundred thousand short connections does not start
+    a hundred thousand threads, and any number of slow ones (delays, streams) still run at once.
+    Daemon threads, as the stdlib's: a stop does not wait for a delay to end."""
+
+    # Threads kept waiting for work after a burst; the rest end.
+    MAX_IDLE = 64
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def run(self, call: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._calls.put(call)
+        if start:
+            threading.Thread(target=self._work, name="cutover-backend-handler", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            # process_request_thread reports its own errors: nothing else may end the thread.
+            with contextlib.suppress(Exception):
+                call()
+            with self._lock:
+                if self._idle >= self.MAX_IDLE:
+                    return
+                self._idle += 1
+
+
+_HANDLER_THREADS = _HandlerThreads()
+
+
 class _ProbeServer(ThreadingHTTPServer):
     daemon_threads = True
     # The default joins every handler thread on close, which hangs shutdown as long as a proxy
@@ -213,6 +253,10 @@ class _ProbeServer(ThreadingHTTPServer):
             # Handshakes happen in the handler thread (see _ProbeHandler.setup) so a client that
             # stalls mid-handshake cannot block accept().
             self.socket = tls_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # As ThreadingMixIn, on a reused thread instead of a new one per connection.
+        _HANDLER_THREADS.run(functools.partial(self.process_request_thread, request, client_address))
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) that can stall in a sandbox.

@@ -2,8 +2,14 @@
 URL, the service's Host header and SNI, a chosen source address, a fresh connection.
 
 httpx pools connections by scheme+IP+port, so a pooled client would reuse one TLS
-session (and its SNI) for every host: each probe here gets its own client and
-keep-alive is off (../shared/ref/lessons.md).
+session (and its SNI) for every host: each request here gets a connection of its own,
+opened for it and closed after it, and keep-alive is off (../shared/ref/lessons.md).
+
+The request goes through httpcore's HTTPConnection, the one-connection layer under httpx's
+client and pool: the same HTTP/1.1 and TLS code, without the client, URL and model objects
+httpx builds around it, which cost more CPU than the request itself when a run sends a
+hundred thousand of them. The request on the wire is the one httpx's client sends (same
+headers, in the same order), and errors carry httpx's exception names.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
 
 __all__ = ["Endpoint", "Identity", "ProbeResult", "fetch", "tls_context"]
@@ -75,14 +82,20 @@ class ProbeResult:
     error_kind: str | None = None
     # Set by the caller when the targets say how a real backend names itself.
     identity: Identity | None = None
+    # The body parsed once: comparisons read the echo many times per result.
+    _parsed: tuple[bytes, dict[str, Any] | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def json(self) -> dict[str, Any] | None:
+        if self._parsed is not None and self._parsed[0] is self.body:
+            return self._parsed[1]
         try:
             value = json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
-            return None
-        return value if isinstance(value, dict) else None
+            value = None
+        parsed = value if isinstance(value, dict) else None
+        self._parsed = (self.body, parsed)
+        return parsed
 
     @property
     def echo(self) -> dict[str, Any] | None:
@@ -132,13 +145,66 @@ class ProbeResult:
 
 
 def _error_kind(exc: Exception) -> str:
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
         return "timeout"
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
         return "refused" if "refused" in str(exc).lower() else "connect"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpcore.RemoteProtocolError | httpcore.ReadError):
         return "reset"
     return type(exc).__name__
+
+
+# httpx's client defaults (httpx 0.28 Client.__init__): the request headers are merged into
+# them the way httpx merged them, so a request sent here is byte for byte the one
+# `httpx.Client(trust_env=False).send()` sent before (tests/test_probe_client.py).
+_CLIENT_HEADERS = httpx.Headers(
+    {
+        "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",  # always replaced by identity below
+        "Connection": "keep-alive",  # always replaced by close below
+        "User-Agent": f"python-httpx/{httpx.__version__}",
+    }
+)
+_TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.UnsupportedProtocol,
+    httpx.HTTPError,
+)
+
+
+def _request_headers(
+    host: str, method: str, headers: dict[str, str] | None, body: bytes | None
+) -> list[tuple[bytes, bytes]]:
+    """As httpx's Client._merge_headers and Request._prepare (headers must be ASCII, as there)."""
+    merged = httpx.Headers(_CLIENT_HEADERS)
+    merged.update({"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})})
+    if body:
+        merged.setdefault("Content-Length", str(len(body)))
+    elif "Content-Length" not in merged and "Transfer-Encoding" not in merged and method in ("POST", "PUT", "PATCH"):
+        return [(b"Content-Length", b"0"), *merged.raw]
+    return merged.raw
+
+
+def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """As httpx decodes response headers: ASCII, else UTF-8, else ISO-8859-1; names lower-cased;
+    a repeated header keeps its last value."""
+    for encoding in ("ascii", "utf-8"):
+        try:
+            return {name.decode(encoding).lower(): value.decode(encoding) for name, value in raw}
+        except UnicodeDecodeError:
+            continue
+    return {name.decode("iso-8859-1").lower(): value.decode("iso-8859-1") for name, value in raw}
+
+
+def _decoded_body(status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """The body as httpx hands it over: a Content-Encoding the server applied anyway is undone."""
+    encodings = [value for name, value in raw_headers if name.lower() == b"content-encoding"]
+    if not encodings or all(value.strip().lower() in (b"", b"identity") for value in encodings):
+        return body
+    return httpx.Response(status, headers=raw_headers, stream=httpx.ByteStream(body)).read()
 
 
 @functools.lru_cache(maxsize=16)
@@ -162,28 +228,42 @@ def fetch(
     identity: Identity | None = None,
 ) -> ProbeResult:
     """Send one request; network errors are returned in the result, never raised."""
-    url = f"{scheme}://{endpoint.address}:{endpoint.port(scheme)}{path}"
+    port = endpoint.port(scheme)
+    url = f"{scheme}://{endpoint.address}:{port}{path}"
     result = ProbeResult(endpoint.name, method, url, host, path, scheme, source, identity=identity)
-    request_headers = {"Host": host, "Accept-Encoding": "identity", "Connection": "close", **(headers or {})}
-    transport = httpx.HTTPTransport(
+    request = httpcore.Request(
+        method.encode("ascii"),
+        # The target goes out exactly as given ('//', '%2F', case): nothing normalises it.
+        httpcore.URL(
+            scheme=scheme.encode("ascii"), host=endpoint.address.encode("ascii"), port=port, target=path.encode()
+        ),
+        headers=_request_headers(host, method, headers, body),
+        content=body or b"",
+        extensions={
+            "sni_hostname": host,
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout},
+        },
+    )
+    # One connection for this request alone: nothing is shared with another host or SNI.
+    connection = httpcore.HTTPConnection(
+        httpcore.Origin(request.url.scheme, request.url.host, port),
+        ssl_context=tls_context(ca_bundle) if scheme == "https" else None,
         local_address=source,
-        verify=tls_context(ca_bundle),
-        limits=httpx.Limits(max_keepalive_connections=0),
         retries=0,
     )
     started = time.monotonic()
     try:
-        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            request = client.build_request(
-                method, httpx.URL(url), headers=request_headers, content=body, extensions={"sni_hostname": host}
-            )
-            # Keep the path exactly as given ('//', '%2F', case): httpx would otherwise normalise it.
-            request.url = request.url.copy_with(raw_path=path.encode())
-            response = client.send(request)
-            result.status = response.status_code
-            result.headers = {k.lower(): v for k, v in response.headers.multi_items()}
-            result.body = response.content
-    except httpx.HTTPError as exc:
+        with connection:
+            response = connection.handle_request(request)
+            try:
+                raw = response.read()
+            finally:
+                response.close()
+        result.status = response.status
+        result.headers = _decode_headers(response.headers)
+        result.body = _decoded_body(response.status, response.headers, raw)
+    except _TRANSPORT_ERRORS as exc:
+        # httpx raised these under the same names, with the same messages.
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         result.error_kind = _error_kind(exc)
     result.elapsed = time.monotonic() - started
