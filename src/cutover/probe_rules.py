@@ -10,6 +10,7 @@ service's `paths` in the targets file (see cutover.targets.PathRule).
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from typing import Any
 
 from cutover.manifests import HTTPRoute, Ingress, Listener, ManifestSet, RouteMatch, RouteRule
@@ -81,6 +82,50 @@ def _match_entry(match: RouteMatch) -> dict[str, Any]:
     return entry
 
 
+@dataclass
+class _Index:
+    """What path_rules needs of the whole manifests set, built once for all its Ingresses (per
+    Ingress it was quadratic: 250,000 listener lookups at 500 services)."""
+
+    manifests: ManifestSet
+    # The identities of the objects it was built from: a changed set is indexed again.
+    key: tuple[int, ...]
+    regex_hosts: set[str]
+    ingress_hosts: set[str]
+    # (host, path without its trailing slash) -> the Ingresses with that rule.
+    rule_owners: dict[tuple[str, str], list[Ingress]]
+    listeners: dict[int, list[Listener]]
+
+
+_last_index: _Index | None = None
+
+
+def _key(manifests: ManifestSet) -> tuple[int, ...]:
+    objects = (*manifests.ingresses, *manifests.http_routes, *manifests.gateways)
+    return (id(manifests), len(manifests.ingresses), len(manifests.http_routes), *map(id, objects))
+
+
+def _index(manifests: ManifestSet) -> _Index:
+    global _last_index
+    key = _key(manifests)
+    # The index holds the manifests, so the ids in its key cannot be reused while it is cached.
+    if _last_index is not None and _last_index.manifests is manifests and _last_index.key == key:
+        return _last_index
+    owners: dict[tuple[str, str], list[Ingress]] = {}
+    for ingress in manifests.ingresses:
+        for item in ingress.paths:
+            owners.setdefault((item.host, item.path.rstrip("/")), []).append(ingress)
+    _last_index = _Index(
+        manifests=manifests,
+        key=key,
+        regex_hosts=regex_hosts(manifests),
+        ingress_hosts={h for other in manifests.ingresses for h in other.hosts if h},
+        rule_owners=owners,
+        listeners={id(route): _listeners(manifests, route) for route in manifests.http_routes},
+    )
+    return _last_index
+
+
 def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]:
     """The targets-file `paths` of the service made from this Ingress: its own rules first
     (the first is the service's first path), then the HTTPRoute matches for its hosts and Services.
@@ -97,7 +142,8 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
         return "https" if host in tls_hosts else "http"
 
     service_scheme = scheme_of(service_host)
-    on_regex = regex_hosts(manifests)
+    index = _index(manifests)
+    on_regex = index.regex_hosts
     object_name = f"{ingress.namespace}/{ingress.name}"
 
     def place(entry: dict[str, Any], host: str, scheme: str) -> dict[str, Any]:
@@ -122,16 +168,14 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
         rules.append(place(entry, item.host, scheme_of(item.host)))
 
     own_backends = {(ingress.namespace, item.backend.service) for item in ingress.paths}
-    ingress_hosts = {h for other in manifests.ingresses for h in other.hosts if h}
-    # Another Ingress's rule on a shared host is that service's to probe, with its baseline.
-    others = {
-        (item.host, item.path.rstrip("/"))
-        for other in manifests.ingresses
-        if other is not ingress
-        for item in other.paths
-    }
+    ingress_hosts = index.ingress_hosts
+
+    def another_ingress_has(host: str, path: str) -> bool:
+        # Another Ingress's rule on a shared host is that service's to probe, with its baseline.
+        return any(other is not ingress for other in index.rule_owners.get((host, path.rstrip("/")), ()))
+
     for route in manifests.http_routes:
-        listeners = _listeners(manifests, route)
+        listeners = index.listeners[id(route)]
         if not listeners:
             continue
         serves_ours = any(
@@ -161,7 +205,7 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
             for rule in route.rules:
                 for match in rule.matches:
                     plain = not (match.method or match.headers or match.query_params)
-                    if plain and (host, match.path_value.rstrip("/")) in others:
+                    if plain and another_ingress_has(host, match.path_value):
                         continue
                     entry = _match_entry(match)
                     backend = _backend(rule)
