@@ -107,6 +107,8 @@ class RunningLab:
         return fetch(self.targets.endpoints[side], host, path, **kwargs)
 
 
+# Before xdist's own hook, which turns the group into the nodeid's suffix.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup` (the README's test command), the tests that share a
     module-scoped fixture (a lab of their own, a batch of runs) go to one worker, so that fixture

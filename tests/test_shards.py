@@ -71,3 +71,28 @@ def test_shard_assignment_is_stable_and_validated(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
     with pytest.raises(pytest.UsageError, match="Indexed Job"):
         parse_shard("auto/4")
+
+
+def test_shards_started_in_the_same_second_are_two_runs() -> None:
+    """An Indexed Job starts every shard at once: same start second, selection and environment."""
+    from cutover.report.summary import merge_summaries
+
+    def shard(k: int, service: str) -> dict[str, object]:
+        check = {"id": f"{service}[GET /]", "service": service, "wave": 1, "kind": "paths", "outcome": "passed"}
+        return {
+            "verdict": "GO",
+            "complete": True,
+            "started": "2026-11-27T02:00:00+00:00",
+            "selection": "-m wave1",
+            "environment": "targets staging.yaml",
+            "shard": f"{k}/2",
+            "checks": [check],
+        }
+
+    one, two = shard(1, "grafana"), shard(2, "mlflow")
+    assert _results(merge_summaries([one, two])) == [
+        ("grafana[GET /]", "paths", "passed"),
+        ("mlflow[GET /]", "paths", "passed"),
+    ]
+    # The same run given twice (a run directory and its reports/latest copy) still counts once.
+    assert _results(merge_summaries([one, dict(one)])) == [("grafana[GET /]", "paths", "passed")]

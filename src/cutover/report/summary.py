@@ -70,8 +70,14 @@ def load_summary(path: Path) -> dict[str, Any]:
     return data
 
 
-def _run_key(summary: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(summary.get("started")), str(summary.get("selection")), str(summary.get("environment")))
+def _run_key(summary: dict[str, Any]) -> tuple[str, str, str, str]:
+    # The shard too: an Indexed Job starts every shard at the same second, with the same selection.
+    return (
+        str(summary.get("started")),
+        str(summary.get("selection")),
+        str(summary.get("environment")),
+        str(summary.get("shard")),
+    )
 
 
 def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
