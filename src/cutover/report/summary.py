@@ -85,7 +85,7 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     twice (reports/latest is a copy of a run directory) counts once; where two runs checked
     the same thing (check id and kind), the later run's result stands and the earlier one is
     kept as history; the verdict is decided again over what stands."""
-    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+    unique: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for summary in summaries:
         unique.setdefault(_run_key(summary), summary)
     runs = sorted(unique.values(), key=lambda s: str(s.get("started")))
