@@ -116,7 +116,7 @@ class RunningLab:
 # silently dropped: pytest-dev/pytest-xdist#1386), so the workers hand their groups over in a file
 # and the scheduler below reads them; explicit `xdist_group` marks count as before.
 _GROUPS_ENV = "CUTOVER_TEST_XDIST_GROUPS"
-if not os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get(_GROUPS_ENV):
+if not os.environ.get(_GROUPS_ENV):  # the workers inherit the controller's
     _groups_dir = tempfile.mkdtemp(prefix="cutover-test-xdist-groups-")
     atexit.register(shutil.rmtree, _groups_dir, True)
     os.environ[_GROUPS_ENV] = _groups_dir
@@ -137,10 +137,12 @@ def xdist_group(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    worker, directory = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get(_GROUPS_ENV)
+    # Only in a worker (not in a pytest a test started from one, which inherits its environment);
     # xdist sets a worker's own --dist to "no" and keeps "loadgroup" as this flag.
-    if not worker or not directory or not getattr(config.option, "loadgroup", False):
+    worker_input, directory = getattr(config, "workerinput", None), os.environ.get(_GROUPS_ENV)
+    if worker_input is None or not directory or not getattr(config.option, "loadgroup", False):
         return
+    worker = worker_input["workerid"]
     groups = {item.nodeid: group for item in items if (group := xdist_group(item)) is not None}
     staging = Path(directory) / f".{worker}.json"
     staging.write_text(json.dumps(groups))
