@@ -1,6 +1,6 @@
 """The README's `pytest tests -n 2 --dist loadgroup`: tests that share a module-scoped fixture run
 on one worker, so the fixture is set up once, while the other tests spread over both workers
-(tests/conftest.py; xdist's own grouping is lost under pytest 9.2, pytest-dev/pytest-xdist#1386)."""
+(tests/xdist_groups.py; xdist's own grouping is lost under pytest 9.2, pytest-dev/pytest-xdist#1386)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ def test_a_module_scoped_setup_runs_once(pytester: pytest.Pytester, monkeypatch:
     # The inner run gets its own groups directory, and imports the hooks from this checkout.
     monkeypatch.setenv("CUTOVER_TEST_XDIST_GROUPS", "")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    pytester.makeconftest("from tests.conftest import pytest_collection_modifyitems, pytest_xdist_make_scheduler\n")
+    pytester.makeconftest("from tests.xdist_groups import pytest_collection_modifyitems, pytest_xdist_make_scheduler\n")
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest_subprocess("-n", "2", "--dist", dist, "-v", "-p", "no:cacheprovider")
+    # A plain suite: the plugins this project's runs load (cutover, kmock, ...) are not needed here.
+    plugins = [f"-pno:{name}" for name in ("cutover", "kmock", "kubernetes", "anyio", "asyncio", "html", "metadata")]
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", dist, "-v", "-p", "no:cacheprovider", *plugins)
     result.assert_outcomes(passed=12)
     output = result.stdout.str()
     setups = (pytester.path / "setups.txt").read_text().split()
