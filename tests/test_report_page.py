@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +229,14 @@ def test_xdist_gives_the_same_verdict_and_results(tmp_path: Path) -> None:
     (manifests / "cutover.yaml").write_text(yaml.safe_dump(overlay))
     selection = ("--manifests", str(manifests), "--fault", "no-redirect-route", "-m", "wave1 and (paths or redirects)")
     runs = {}
-    for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
-        result = run_checks(*selection, *extra, "--report-dir", str(tmp_path / name))
+    # Two independent runs (each its own labs): at once.
+    with ThreadPoolExecutor(2) as pool:
+        started = {
+            name: pool.submit(run_checks, *selection, *extra, "--report-dir", str(tmp_path / name))
+            for name, extra in (("serial", ()), ("xdist", ("-n", "2")))
+        }
+    for name, run in started.items():
+        result = run.result()
         assert result.returncode == 1, result.stdout[-2000:]
         runs[name] = json.loads((tmp_path / name / "latest" / "summary.json").read_text())
     serial, xdist = runs["serial"], runs["xdist"]

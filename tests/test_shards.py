@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,21 @@ def _results(summary: dict[str, object]) -> list[tuple[str, str, str]]:
 
 
 def test_two_shards_merge_into_the_verdict_of_one_run(tmp_path: Path) -> None:
-    whole = run_checks(*SELECTION, "--report-dir", str(tmp_path / "whole"))
+    # The whole run and the two shards are independent runs (each its own lab): run them at once.
+    with ThreadPoolExecutor(3) as pool:
+        whole_run = pool.submit(run_checks, *SELECTION, "--report-dir", str(tmp_path / "whole"))
+        shard_runs = [
+            pool.submit(run_checks, *SELECTION, "--shard", f"{k}/2", "--report-dir", str(tmp_path / f"shard-{k}"))
+            for k in (1, 2)
+        ]
+    whole = whole_run.result()
     assert whole.returncode == 1, whole.stdout[-2000:]
     one_run = json.loads((tmp_path / "whole" / "latest" / "summary.json").read_text())
     shards = []
-    for k in (1, 2):
-        result = run_checks(*SELECTION, "--shard", f"{k}/2", "--report-dir", str(tmp_path / "shards"))
+    for k, shard_run in zip((1, 2), shard_runs, strict=True):
+        result = shard_run.result()
         assert result.returncode in (0, 1), result.stdout[-2000:]
-        [directory] = [p for p in (tmp_path / "shards").iterdir() if p.name.endswith(f"-shard-{k}-of-2")]
+        [directory] = [p for p in (tmp_path / f"shard-{k}").iterdir() if p.name.endswith(f"-shard-{k}-of-2")]
         shards.append(directory / "summary.json")
     services = [{c["service"] for c in json.loads(p.read_text())["checks"]} for p in shards]
     assert services[0] and services[1] and not services[0] & services[1]  # a real split, no overlap
@@ -63,3 +71,28 @@ def test_shard_assignment_is_stable_and_validated(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
     with pytest.raises(pytest.UsageError, match="Indexed Job"):
         parse_shard("auto/4")
+
+
+def test_shards_started_in_the_same_second_are_two_runs() -> None:
+    """An Indexed Job starts every shard at once: same start second, selection and environment."""
+    from cutover.report.summary import merge_summaries
+
+    def shard(k: int, service: str) -> dict[str, object]:
+        check = {"id": f"{service}[GET /]", "service": service, "wave": 1, "kind": "paths", "outcome": "passed"}
+        return {
+            "verdict": "GO",
+            "complete": True,
+            "started": "2026-11-27T02:00:00+00:00",
+            "selection": "-m wave1",
+            "environment": "targets staging.yaml",
+            "shard": f"{k}/2",
+            "checks": [check],
+        }
+
+    one, two = shard(1, "grafana"), shard(2, "mlflow")
+    assert _results(merge_summaries([one, two])) == [
+        ("grafana[GET /]", "paths", "passed"),
+        ("mlflow[GET /]", "paths", "passed"),
+    ]
+    # The same run given twice (a run directory and its reports/latest copy) still counts once.
+    assert _results(merge_summaries([one, dict(one)])) == [("grafana[GET /]", "paths", "passed")]

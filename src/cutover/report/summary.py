@@ -175,8 +175,14 @@ def load_summary(path: Path) -> dict[str, Any]:
     return data
 
 
-def _run_key(summary: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(summary.get("started")), str(summary.get("selection")), str(summary.get("environment")))
+def _run_key(summary: dict[str, Any]) -> tuple[str, str, str, str]:
+    # The shard too: an Indexed Job starts every shard at the same second, with the same selection.
+    return (
+        str(summary.get("started")),
+        str(summary.get("selection")),
+        str(summary.get("environment")),
+        str(summary.get("shard")),
+    )
 
 
 def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -184,7 +190,7 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     twice (reports/latest is a copy of a run directory) counts once; where two runs checked
     the same thing (check id and kind), the later run's result stands and the earlier one is
     kept as history; the verdict is decided again over what stands."""
-    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+    unique: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for summary in summaries:
         unique.setdefault(_run_key(summary), summary)
     runs = sorted(unique.values(), key=lambda s: str(s.get("started")))
