@@ -34,14 +34,25 @@ HOST = "bench.invalid"
 def wrk_rate(url: str, seconds: int, connections: int) -> float:
     result = subprocess.run(
         ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-H", f"Host: {HOST}", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
 
 
 def engine_rate(address: str, port: int, seconds: int, connections: int) -> float:
-    spec = LoadSpec(address=address, port=port, host=HOST, scheme="http", streams=0, request_path="/",
-                    rate=0, request_connections=connections, duration=seconds)
+    spec = LoadSpec(
+        address=address,
+        port=port,
+        host=HOST,
+        scheme="http",
+        streams=0,
+        request_path="/",
+        rate=0,
+        request_connections=connections,
+        duration=seconds,
+    )
     result = asyncio.run(run_load_async(spec, "bench"))
     return len(result.requests) / result.elapsed
 
@@ -102,8 +113,14 @@ def main() -> int:
         print(f"  wrk:          {wrk:10.0f} req/s")
         print(f"  cutover load: {engine:10.0f} req/s")
         print(f"  ratio:        {engine / wrk:10.1%} of wrk")
-        probe = RSS_PROBE.format(src=str(ROOT / "src"), streams=args.streams, address=gateway.address,
-                                 port=gateway.https_port, host="api.metalkube.internal", ca=targets.ca_bundle)
+        probe = RSS_PROBE.format(
+            src=str(ROOT / "src"),
+            streams=args.streams,
+            address=gateway.address,
+            port=gateway.https_port,
+            host="api.metalkube.internal",
+            ca=targets.ca_bundle,
+        )
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180)
         match = re.search(r"RSS_KB=(\d+) OPEN=(\d+) FAILED=(\d+)", result.stdout)
         if match is None:
