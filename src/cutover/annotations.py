@@ -17,7 +17,6 @@ from cutover.facts.kube import CUTOVER_PREFIX, NGINX_PREFIX
 from cutover.manifests import Ingress
 
 __all__ = [
-    "RESTATED_DEFAULTS",
     "WAVE_ANNOTATION",
     "capture_groups",
     "checks_for",
@@ -32,7 +31,6 @@ __all__ = [
 WAVE_ANNOTATION = CUTOVER_PREFIX + "wave"
 
 # Values that restate the controller's own default, per annotation (the table's `defaults`).
-RESTATED_DEFAULTS: dict[str, set[str]] = {row.name: set(row.defaults) for row in facts.ANNOTATIONS if row.defaults}
 
 # The annotations whose value the rules below read.
 _BACKEND_PROTOCOL = facts.fact("backend-protocol")

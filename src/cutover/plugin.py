@@ -276,6 +276,8 @@ class CutoverPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        # Read once: the command line and ini do not change during the run.
+        self.cluster_options = ClusterOptions.from_config(config)
         self._targets: Targets | None = None
         self.lab: Lab | None = None
         self.lab_started = False
@@ -400,16 +402,16 @@ class CutoverPlugin:
         source (cutover.cluster.settings.ClusterOptions.source_kind)."""
         if self._cluster is None and self._cluster_source_kind() is not None:
             try:
-                self._cluster = read_cluster(ClusterOptions.from_config(self.config))
+                self._cluster = read_cluster(self.cluster_options)
             except CutoverError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._cluster
 
     def _cluster_source_kind(self) -> str | None:
-        return ClusterOptions.from_config(self.config).source_kind
+        return self.cluster_options.source_kind
 
     def cluster_settings(self, cluster: ClusterState) -> ClusterSettings:
-        return cluster_settings(ClusterOptions.from_config(self.config), cluster, lambda: self.targets)
+        return cluster_settings(self.cluster_options, cluster, lambda: self.targets)
 
     def context(self) -> ProbeContext:
         return ProbeContext(

@@ -51,18 +51,18 @@ class ProbeScheduler:
         (None: there is no terminal reporter, and nothing is reported)."""
         self._progress = progress
         self._is_tty = is_tty
-        self.prefetched: dict[str, Future[Outcome]] = {}
+        self.prefetched: dict[tuple[str, str], Future[Outcome]] = {}
         # Every long probe still to be reported on the terminal: case, future, start time.
-        self.long_probes: dict[str, tuple[Case, Future[Outcome], float]] = {}
+        self.long_probes: dict[tuple[str, str], tuple[Case, Future[Outcome], float]] = {}
         # Keys of long probes that finished since the last report (appended by the probes' threads).
-        self._finished: collections.deque[str] = collections.deque()
+        self._finished: collections.deque[tuple[str, str]] = collections.deque()
         self._long_slots = threading.BoundedSemaphore(long_slots)
         self._short_pool = WorkerPool(short_workers or short_probe_workers(), "cutover-probe")
         self._stopping = threading.Event()
 
     @staticmethod
-    def key(case: Case) -> str:
-        return case.id + case.info.kind
+    def key(case: Case) -> tuple[str, str]:
+        return case.id, case.info.kind
 
     def start(self, cases: Iterable[Case], context: ProbeContext) -> None:
         """Every case in flight: long ones first, each on its own thread (up to the long slots),
@@ -84,7 +84,10 @@ class ProbeScheduler:
 
         def work() -> None:
             with self._long_slots:
-                if self._stopping.is_set() or not future.set_running_or_notify_cancel():
+                if self._stopping.is_set():
+                    # Resolved, so a check still waiting on it does not wait forever.
+                    future.cancel()
+                if not future.set_running_or_notify_cancel():
                     return
                 try:
                     future.set_result(case.run(context))
@@ -111,14 +114,13 @@ class ProbeScheduler:
         if not self.long_probes:
             return
         tty = self._is_tty()
-        if tty is None:
-            return
         now = time.monotonic()
-        # Only the probes that finished since the last call: this runs once per check.
+        # Only the probes that finished since the last call: this runs once per check. Drained
+        # with or without a terminal, so the bookkeeping does not grow over the run.
         while self._finished:
             key = self._finished.popleft()
             entry = self.long_probes.pop(key, None)
-            if entry is not None and not tty:
+            if entry is not None and tty is False:
                 case, _, started = entry
                 self._progress(f"long probe finished: {case.id} ({case.info.kind}) after {now - started:.1f} s")
         if tty and waiting and self.long_probes:
@@ -130,3 +132,5 @@ class ProbeScheduler:
         stopped with Ctrl-C does not wait out a two-minute stream before it exits."""
         self._stopping.set()
         self._short_pool.stop()
+        for future in self.prefetched.values():
+            future.cancel()

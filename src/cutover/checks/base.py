@@ -286,7 +286,8 @@ def on_both(targets: Targets, action: Callable[[Endpoint], Any]) -> tuple[Any, A
 def on_both_rounds(targets: Targets, action: Callable[[Endpoint], Any], rounds: int) -> list[tuple[Any, Any]]:
     """`rounds` times action against nginx and the Gateway, every call its own request, all on
     the shared request workers; (nginx, gateway) per round, in order. Both sides of a round are
-    queued together, so they run at about the same time."""
+    queued one after the other, so they run close together in time, not at the same instant (the
+    paths check compares statuses and backends, not timing)."""
     calls = [endpoint for _ in range(rounds) for endpoint in (targets.nginx, targets.gateway)]
     results = _REQUESTS.map(action, calls)
     return [(results[index], results[index + 1]) for index in range(0, len(results), 2)]

@@ -15,6 +15,7 @@ from typing import Any
 import trustme
 
 from cutover.errors import InputError
+from cutover.facts.annotations import fact
 from cutover.facts.kube import CILIUM_GROUP
 from cutover.manifests import Document
 
@@ -66,7 +67,7 @@ def _llm_read_timeout(objects: Objects) -> float:
     for _, obj in objects:
         if obj.get("kind") == "Ingress" and obj.get("metadata", {}).get("name") == "llm-gateway":
             annotations = obj.get("metadata", {}).get("annotations") or {}
-            raw = str(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
+            raw = str(annotations.get(fact("proxy-read-timeout").key, "60"))
             return float(raw) if raw.strip().isdigit() else 60.0
     raise InputError("the fault needs an Ingress named 'llm-gateway'", field="--fault")
 

@@ -15,11 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cutover.errors import InputError
 from cutover.lab.model import Note
 from cutover.manifests import ConfigMap, ManifestSet
+from cutover.yamlread import load_one
 
 __all__ = [
     "CONTROLLER_CONFIGMAP",
@@ -223,10 +222,7 @@ def read_nginx_config_file(path: Path) -> dict[str, str]:
     """`--nginx-config FILE`: a ConfigMap object, or a plain mapping of its data."""
     if not path.is_file():
         raise InputError("does not exist", file=str(path), hint="pass the controller's ConfigMap as YAML")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"is not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+    document = load_one(path)
     if not isinstance(document, dict):
         raise InputError("must be a ConfigMap or a mapping of its data", file=str(path))
     if document.get("kind") == "ConfigMap":

@@ -259,9 +259,12 @@ def fetch(
                 raw = response.read()
             finally:
                 response.close()
+        # Decoded before anything is recorded: a body that does not decode is an error, never
+        # a status with an error beside it.
+        body = _decoded_body(response.status, response.headers, raw)
         result.status = response.status
         result.headers = _decode_headers(response.headers)
-        result.body = _decoded_body(response.status, response.headers, raw)
+        result.body = body
     except _TRANSPORT_ERRORS as exc:
         # httpx raised these under the same names, with the same messages.
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -285,8 +285,9 @@ def _matrix(checks: list[dict[str, Any]], namespaces: dict[str, str] | None = No
     return f'<h2>Services by namespace</h2><div id="cutover-matrix">{"".join(blocks)}</div>'
 
 
-def _anchor(service: str) -> str:
-    return "finding-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in service)
+def _anchor(service: str, section: str = "finding") -> str:
+    """The id of a service's block in a section (Findings or Waived: one id each, never twice)."""
+    return f"{section}-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in service)
 
 
 def readable(value: Any) -> str:
@@ -513,7 +514,7 @@ def _passed_evidence(checks: list[dict[str, Any]]) -> str:
     return f'<h2>Evidence of the passing long probes</h2><div id="cutover-passed-evidence">{items}</div>'
 
 
-def _findings(checks: list[dict[str, Any]], namespaces: dict[str, str], title: str, html_id: str) -> str:
+def _findings(checks: list[dict[str, Any]], namespaces: dict[str, str], title: str, html_id: str, section: str) -> str:
     """Results grouped by namespace, then service (its wave shown); each finding's evidence in
     full for its first FULL_EVIDENCE checks, its differences only after that."""
     if not checks:
@@ -531,7 +532,7 @@ def _findings(checks: list[dict[str, Any]], namespaces: dict[str, str], title: s
                 seen[name] = seen.get(name, 0) + 1
                 extras.append(check_extra(check, full=seen[name] <= FULL_EVIDENCE))
             blocks.append(
-                f'<div class="service-block"><h4 class="service" id="{e(_anchor(service))}">{e(service)} '
+                f'<div class="service-block"><h4 class="service" id="{e(_anchor(service, section))}">{e(service)} '
                 f"&middot; {e(_wave_label(own))}</h4>{''.join(extras)}</div>"
             )
     repeated = {name: count - FULL_EVIDENCE for name, count in seen.items() if count > FULL_EVIDENCE}
@@ -618,10 +619,14 @@ def fragments(summary: dict[str, Any]) -> list[str]:
             f"{e(summary.get('incomplete_reason'))}. Its results are shown as they stood; run it again.</p>"
         )
     parts.append(_headline(summary, checks))
-    findings = _findings([c for c in checks if c["outcome"] in BLOCKING], namespaces, "Findings", "cutover-findings")
+    findings = _findings(
+        [c for c in checks if c["outcome"] in BLOCKING], namespaces, "Findings", "cutover-findings", "finding"
+    )
     if findings:
         parts.append(findings)
-    waived = _findings([c for c in checks if c["outcome"] == "waived"], namespaces, "Waived", "cutover-waived")
+    waived = _findings(
+        [c for c in checks if c["outcome"] == "waived"], namespaces, "Waived", "cutover-waived", "waived"
+    )
     if waived:
         parts.append(waived)
     refused = [w for w in summary.get("waivers") or [] if w.get("status") != "valid"]
