@@ -89,7 +89,9 @@ def layout(tmp_path: Path) -> LabLayout:
 
 
 def prepared(directory: Path, **options: object) -> Lab:
-    state = Path(tempfile.mkdtemp(prefix="cutover-test-nginx-"))
+    # Beside the manifests, inside the test's own temporary directory: the lab's keys and
+    # configs go when pytest clears its temporary directories, never left in /tmp.
+    state = Path(tempfile.mkdtemp(prefix="lab-state-", dir=directory.parent))
     lab = Lab(LabOptions(manifests=directory, state_dir=state, detach=False, **options))  # type: ignore[arg-type]
     lab.prepare()
     return lab
@@ -348,8 +350,8 @@ def test_critical_annotations_reject_the_ingress(tmp_path: Path) -> None:
     assert any(n.verify and "configuration-snippet" in n.message for n in config.notes)
 
 
-def test_controller_order() -> None:
-    manifests_dir = Path(tempfile.mkdtemp(prefix="cutover-test-order-"))
+def test_controller_order(tmp_path: Path) -> None:
+    manifests_dir = tmp_path
     write(
         manifests_dir,
         ingress("a", "x.example"),
