@@ -90,18 +90,23 @@ def _ini(config: pytest.Config, name: str) -> str | None:
 def read_cluster(options: ClusterOptions) -> ClusterState:
     """Read the cluster the options name (the caller checks there is one: source_kind)."""
     kubeconfig = options.kubeconfig
+    copy_dir: Path | None = None
     if kubeconfig is None and options.shared_kubeconfig:
         # pytest-kubernetes' cluster: read from a throwaway copy, since its teardown can
-        # delete the kubeconfig file it was handed.
-        copy = Path(tempfile.mkdtemp(prefix="cutover-kubeconfig-")) / "config"
-        shutil.copyfile(options.shared_kubeconfig, copy)
-        kubeconfig = str(copy)
-    source: ClusterSource
-    if options.source_kind == "api":
-        source = connect(kubeconfig, options.context)
-    else:
-        source = ManifestSource(options.manifests_dir)
-    return read_state(source)
+        # delete the kubeconfig file it was handed; the copy (credentials) goes once read.
+        copy_dir = Path(tempfile.mkdtemp(prefix="cutover-kubeconfig-"))
+        shutil.copyfile(options.shared_kubeconfig, copy_dir / "config")
+        kubeconfig = str(copy_dir / "config")
+    try:
+        source: ClusterSource
+        if options.source_kind == "api":
+            source = connect(kubeconfig, options.context)
+        else:
+            source = ManifestSource(options.manifests_dir)
+        return read_state(source)
+    finally:
+        if copy_dir is not None:
+            shutil.rmtree(copy_dir, ignore_errors=True)
 
 
 def cluster_settings(options: ClusterOptions, cluster: ClusterState, targets: Callable[[], Targets]) -> ClusterSettings:
