@@ -493,8 +493,12 @@ def test_one_process_serves_many_services_each_with_its_certificate_and_log(tmp_
         with socket.create_connection(("127.0.0.1", ports["alpha"][1]), timeout=5) as plain_on_tls:
             plain_on_tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             _wait_closed(plain_on_tls)
+        # The backend logs a failed handshake on its own thread, after the client has given up:
+        # wait for both (beta's is the refused certificate above).
         deadline = time.monotonic() + 5
-        while "TLS handshake failed" not in (tmp_path / "alpha.log").read_text() and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not all(
+            "TLS handshake failed" in (tmp_path / f"{name}.log").read_text() for name in ("alpha", "beta")
+        ):
             time.sleep(0.05)
         assert "cutover-backend[team/alpha]: TLS handshake failed" in (tmp_path / "alpha.log").read_text()
         # Each Service's messages go to its own log (beta logged the refused handshake above).
