@@ -21,6 +21,7 @@ __all__ = [
     "capture_groups",
     "checks_for",
     "complexity",
+    "group_waves",
     "host_groups",
     "is_restated_default",
     "proposed_wave",
@@ -117,26 +118,16 @@ def proposed_wave(ingress: Ingress, others: Iterable[Ingress] | None = None) -> 
     sharing a host with it: a host is never split across waves (one listener serves it)."""
     if others is None:
         return _own_wave(ingress)
-    return _group_waves(list(others)).get(id(ingress), _own_wave(ingress))
+    return group_waves(others).get(id(ingress), _own_wave(ingress))
 
 
-# The last set of Ingresses grouped, with each one's group wave by id: callers ask for every
-# Ingress of the same set in turn, and grouping it each time was quadratic (500 services: 250,000
-# group scans). The Ingresses are held, so their ids cannot be reused while cached.
-_last_waves: tuple[list[Ingress], dict[int, int]] | None = None
-
-
-def _group_waves(ingresses: list[Ingress]) -> dict[int, int]:
-    global _last_waves
-    if _last_waves is not None:
-        cached, waves = _last_waves
-        if len(cached) == len(ingresses) and all(a is b for a, b in zip(cached, ingresses, strict=True)):
-            return waves
-    waves = {}
+def group_waves(ingresses: Iterable[Ingress]) -> dict[int, int]:
+    """Every Ingress's proposed wave, by id: for callers that ask for every Ingress of a set
+    (proposed_wave per Ingress would group the whole set each time)."""
+    waves: dict[int, int] = {}
     for group in host_groups(ingresses):
         wave = max(_own_wave(member) for member in group)
         waves.update({id(member): wave for member in group})
-    _last_waves = (ingresses, waves)
     return waves
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from cutover.manifests import HTTPRoute, Ingress, Listener, ManifestSet, RouteMatch, RouteRule
 
-__all__ = ["path_rules", "regex_hosts"]
+__all__ = ["PathIndex", "path_rules", "regex_hosts"]
 
 _LISTENER_SCHEME = {"HTTP": "http", "HTTPS": "https"}
 
@@ -82,51 +82,32 @@ def _match_entry(match: RouteMatch) -> dict[str, Any]:
     return entry
 
 
-@dataclass
-class _Index:
-    """What path_rules needs of the whole manifests set, built once for all its Ingresses (per
-    Ingress it was quadratic: 250,000 listener lookups at 500 services)."""
+@dataclass(frozen=True)
+class PathIndex:
+    """What path_rules needs of the whole manifests set: built once by a caller that asks for
+    every Ingress in turn (per Ingress it was quadratic: 250,000 listener lookups at 500 services)."""
 
-    manifests: ManifestSet
-    # The identities of the objects it was built from: a changed set is indexed again.
-    key: tuple[int, ...]
     regex_hosts: set[str]
     ingress_hosts: set[str]
     # (host, path without its trailing slash) -> the Ingresses with that rule.
     rule_owners: dict[tuple[str, str], list[Ingress]]
     listeners: dict[int, list[Listener]]
 
-
-_last_index: _Index | None = None
-
-
-def _key(manifests: ManifestSet) -> tuple[int, ...]:
-    objects = (*manifests.ingresses, *manifests.http_routes, *manifests.gateways)
-    return (id(manifests), len(manifests.ingresses), len(manifests.http_routes), *map(id, objects))
-
-
-def _index(manifests: ManifestSet) -> _Index:
-    global _last_index
-    key = _key(manifests)
-    # The index holds the manifests, so the ids in its key cannot be reused while it is cached.
-    if _last_index is not None and _last_index.manifests is manifests and _last_index.key == key:
-        return _last_index
-    owners: dict[tuple[str, str], list[Ingress]] = {}
-    for ingress in manifests.ingresses:
-        for item in ingress.paths:
-            owners.setdefault((item.host, item.path.rstrip("/")), []).append(ingress)
-    _last_index = _Index(
-        manifests=manifests,
-        key=key,
-        regex_hosts=regex_hosts(manifests),
-        ingress_hosts={h for other in manifests.ingresses for h in other.hosts if h},
-        rule_owners=owners,
-        listeners={id(route): _listeners(manifests, route) for route in manifests.http_routes},
-    )
-    return _last_index
+    @classmethod
+    def of(cls, manifests: ManifestSet) -> PathIndex:
+        owners: dict[tuple[str, str], list[Ingress]] = {}
+        for ingress in manifests.ingresses:
+            for item in ingress.paths:
+                owners.setdefault((item.host, item.path.rstrip("/")), []).append(ingress)
+        return cls(
+            regex_hosts=regex_hosts(manifests),
+            ingress_hosts={h for other in manifests.ingresses for h in other.hosts if h},
+            rule_owners=owners,
+            listeners={id(route): _listeners(manifests, route) for route in manifests.http_routes},
+        )
 
 
-def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]:
+def path_rules(manifests: ManifestSet, ingress: Ingress, index: PathIndex | None = None) -> list[dict[str, Any]]:
     """The targets-file `paths` of the service made from this Ingress: its own rules first
     (the first is the service's first path), then the HTTPRoute matches for its hosts and Services.
 
@@ -142,7 +123,7 @@ def path_rules(manifests: ManifestSet, ingress: Ingress) -> list[dict[str, Any]]
         return "https" if host in tls_hosts else "http"
 
     service_scheme = scheme_of(service_host)
-    index = _index(manifests)
+    index = index or PathIndex.of(manifests)
     on_regex = index.regex_hosts
     object_name = f"{ingress.namespace}/{ingress.name}"
 

@@ -264,8 +264,7 @@ def _source_ip_case(state: ClusterState, service: ServiceTarget, obj: str) -> Ca
     return make_case("coverage", service, "allowlist policy", findings, {"gateway_policies": allowlist.policies})
 
 
-def _ingress_cases(state: ClusterState, ingress: Ingress, settings: ClusterSettings) -> list[Case]:
-    wave = ann.proposed_wave(ingress, state.manifests.ingresses)
+def _ingress_cases(state: ClusterState, ingress: Ingress, settings: ClusterSettings, wave: int) -> list[Case]:
     service = subject(ingress.name, wave, ingress.namespace)
     obj = f"Ingress {ingress.namespace}/{ingress.name}"
     checks = ann.checks_for(ingress)
@@ -387,9 +386,10 @@ def _policy_cases(state: ClusterState, statuses: list[PolicyStatus], waves: dict
 
 def coverage_cases(state: ClusterState, settings: ClusterSettings) -> list[Case]:
     cases = []
+    by_ingress = ann.group_waves(state.manifests.ingresses)
     for ingress in state.manifests.ingresses:
-        cases.extend(_ingress_cases(state, ingress, settings))
-    waves = {h: ann.proposed_wave(i, state.manifests.ingresses) for i in state.manifests.ingresses for h in i.hosts}
+        cases.extend(_ingress_cases(state, ingress, settings, by_ingress[id(ingress)]))
+    waves = {h: by_ingress[id(i)] for i in state.manifests.ingresses for h in i.hosts}
     cases.extend(_route_status_cases(state, settings, waves))
     cases.extend(_application_cases(state))
     return cases

@@ -12,7 +12,7 @@ import yaml
 from cutover import annotations as ann
 from cutover.cluster.checks import inventory
 from cutover.cluster.state import ClusterState
-from cutover.ingress_targets import migrated_ingresses, service_entry
+from cutover.ingress_targets import ServiceEntries, migrated_ingresses
 
 __all__ = ["draft_targets", "write_inventory"]
 
@@ -34,8 +34,9 @@ def _backup_object(obj: dict[str, Any]) -> dict[str, Any]:
 def draft_targets(state: ClusterState) -> dict[str, Any]:
     """A targets file to fill in: services, waves and the checks each annotation calls for."""
     services = []
+    entries = ServiceEntries(state.manifests)
     for ingress in migrated_ingresses(state.manifests):
-        entry = service_entry(state.manifests, ingress)
+        entry = entries.entry(ingress)
         checks = entry["checks"]
         if "sse" in checks:
             entry["sse"] = {"path": "/REPLACE-with-a-streaming-path", "streams": [{"name": "long", "events": 20}]}

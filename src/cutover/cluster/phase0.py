@@ -20,6 +20,7 @@ def inventory(state: ClusterState) -> list[dict[str, Any]]:
     """One row per Ingress, as `kubectl get ingress -A -o json | jq` would have given, classified."""
     rows = []
     everyone = state.manifests.ingresses
+    waves = ann.group_waves(everyone)
     for ingress in everyone:
         rows.append(
             {
@@ -49,7 +50,7 @@ def inventory(state: ClusterState) -> list[dict[str, Any]]:
                 "not_served_by_ingress_nginx": class_verdict(ingress, state.manifests),
                 "complexity": ann.complexity(ingress),
                 # A host is never split across waves: the highest wave of the Ingresses sharing it.
-                "proposed_wave": ann.proposed_wave(ingress, everyone),
+                "proposed_wave": waves[id(ingress)],
                 "checks": ann.checks_for(ingress),
             }
         )

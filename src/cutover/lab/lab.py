@@ -24,7 +24,7 @@ import httpx
 import yaml
 
 from cutover.errors import InputError, LabError, PortBusyError, ToolMissingError
-from cutover.ingress_targets import migrated_ingresses, service_entry
+from cutover.ingress_targets import ServiceEntries, migrated_ingresses
 from cutover.lab.envoy_render import EnvoyConfig, GatewayListener, gateway_listeners, render_envoy
 from cutover.lab.faults import apply_faults
 from cutover.lab.model import BackendAddress, CertFiles, LabLayout, Note
@@ -575,11 +575,12 @@ class Lab:
         vantage = {**DEFAULT_VANTAGE_POINTS, **(self.overlay.get("vantage_points") or {})}
         services: list[dict[str, Any]] = []
         served = set(self.nginx.served) if self.nginx is not None else None
+        entries = ServiceEntries(self.manifests)
         for ingress in migrated_ingresses(self.manifests):
             if served is not None and ingress.source.ref not in served:
                 # Not served by the controller (class, rejected) or a canary merged into its main.
                 continue
-            entry = self._service_target(ingress, vantage)
+            entry = self._service_target(entries.entry(ingress), ingress, vantage)
             entry["unverified"] = self._unverified(ingress, entry["host"])
             services.append(entry)
         overlay_services = self.overlay.get("services") or {}
@@ -660,10 +661,11 @@ class Lab:
                 found.append({"behaviour": note.message, "object": note.obj, "side": note.side, "verify": note.verify})
         return found
 
-    def _service_target(self, ingress: Ingress, vantage: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def _service_target(
+        self, entry: dict[str, Any], ingress: Ingress, vantage: dict[str, dict[str, str]]
+    ) -> dict[str, Any]:
         """The shared service entry of the Ingress, with what the lab knows of the Gateway."""
         assert self.manifests is not None and self.envoy is not None
-        entry = service_entry(self.manifests, ingress)
         checks: list[str] = entry["checks"]
         self._add_limit_settings(entry, ingress)
         _add_source_ip(entry, ingress, vantage)
