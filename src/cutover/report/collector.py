@@ -28,7 +28,7 @@ from cutover.report.summary import (
     refresh_latest,
     write_summary,
 )
-from cutover.report.verdict import BLOCKING, CheckResult, decide, finding, waiver_for
+from cutover.report.verdict import BLOCKING, PASSING, CheckResult, decide, finding, waiver_for
 from cutover.suite import SUITE_DIR
 from cutover.targets import Targets, Waiver
 
@@ -491,7 +491,7 @@ def findings_lines(summary: dict[str, Any], per_group: int = TERMINAL_LINES) -> 
         if waiver.get("status") != "valid":
             lines.append(f"waiver {waiver['check']}/{waiver['service']} {waiver['status']}")
     if lines:
-        troubled = {str(c["service"]) for c in checks if c["outcome"] not in ("passed", "n/a")}
+        troubled = {str(c["service"]) for c in checks if c["outcome"] not in PASSING}
         services = list(dict.fromkeys(str(c["service"]) for c in checks))
         passing = [s for s in services if s not in troubled]
         lines.append(f"passed: {len(passing)} of {_count(len(services), 'service')} with every check passed or n/a")

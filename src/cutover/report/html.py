@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cutover import registry
-from cutover.report.verdict import BLOCKING, OUTCOMES, CheckResult, finding
+from cutover.report.verdict import BLOCKING, OUTCOMES, PASSING, CheckResult, finding
 
 __all__ = ["CSS", "check_extra", "fragments", "latency_chart", "render_page", "sse_chart", "timeout_chart"]
 
@@ -187,7 +187,7 @@ def _by_namespace(
 
     def rank(namespace: str) -> tuple[int, str]:
         worst = _worst(c["outcome"] for own in grouped[namespace].values() for c in own)
-        return (0 if worst not in ("passed", "n/a") else 1, namespace)
+        return (0 if worst not in PASSING else 1, namespace)
 
     return {
         namespace: dict(sorted(grouped[namespace].items(), key=lambda item: (wave(item[1]), item[0])))
@@ -590,7 +590,7 @@ def _headline(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
 
 
 def _passing_services(checks: list[dict[str, Any]]) -> list[str]:
-    troubled = {str(c["service"]) for c in checks if c["outcome"] not in ("passed", "n/a")}
+    troubled = {str(c["service"]) for c in checks if c["outcome"] not in PASSING}
     return [
         s for s in dict.fromkeys(str(c["service"]) for c in checks if c.get("kind") != "other") if s not in troubled
     ]

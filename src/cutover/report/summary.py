@@ -11,7 +11,7 @@ from typing import Any
 
 from cutover.errors import InputError
 from cutover.report.html import render_page
-from cutover.report.verdict import CheckResult, decide
+from cutover.report.verdict import PASSING, CheckResult, decide
 
 __all__ = [
     "digest_check",
@@ -76,8 +76,6 @@ def dump_summary(summary: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-# Outcomes whose evidence summary.json keeps in full: everything that blocks GO or was waived.
-_DIGESTED = ("passed", "n/a")
 # Kinds whose passing evidence is a chart on the page (stream timelines, timeout bars, latency
 # curves): the chart's inputs stay, the bodies and header dumps go.
 CHARTED = ("sse", "timeouts", "load")
@@ -92,7 +90,7 @@ def digest_check(check: dict[str, Any]) -> dict[str, Any]:
     attempt counted per side by status and backend), bodies, header dumps and attempt lists
     left out; empty fields dropped. Anything else (failed, error, not run, not verified,
     waived) is returned as it is: what blocks GO keeps all of its evidence."""
-    if check.get("outcome") not in _DIGESTED:
+    if check.get("outcome") not in PASSING:
         return check
     evidence = dict(check.get("evidence") or {})
     attempts = evidence.pop("attempts", None)

@@ -11,6 +11,7 @@ from cutover.targets import Waiver
 __all__ = [
     "BLOCKING",
     "OUTCOMES",
+    "PASSING",
     "CheckResult",
     "Verdict",
     "decide",
@@ -23,6 +24,8 @@ __all__ = [
 # Outcomes a check can end with, worst first. The first four block GO.
 OUTCOMES = ("failed", "error", "not run", "not verified", "waived", "passed", "n/a")
 BLOCKING = ("failed", "error", "not run", "not verified")
+# Nothing to read: the check passed, or the service has nothing it covers.
+PASSING = ("passed", "n/a")
 
 
 @dataclass
