@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ from cutover.locations import default_manifests
 from cutover.registry import kinds
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
-from cutover.report.record import PROPERTY, CheckRecord
+from cutover.report.record import CheckRecord
 from cutover.scheduler import ProbeScheduler
 from cutover.soak.source import cases_from_options
 from cutover.soak.source import options_from as soak_options_from
@@ -61,7 +60,6 @@ _CUTOVER_OPTIONS = (
 )
 
 WAVE_MARKERS = range(1, 10)
-_RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(CheckRecord))
 # Markers that are not check kinds (the kinds' own come from the registry).
 OTHER_MARKERS = {"k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)"}
 
@@ -574,10 +572,7 @@ class CutoverPlugin:
         if record is None:
             record = CheckRecord(case.id, case.service.name, case.service.wave, case.info.kind, case.probe)
             record.skip_kind, record.skip_reason = case.skip_kind, case.skip_reason
-        # The record's fields as they are (no deep copy, unlike to_property's asdict): the record's
-        # evidence is already a redacted copy of its own, and a deep copy per check was one of
-        # the run's largest per-check costs at 500 services.
-        report.user_properties.append((PROPERTY, {name: getattr(record, name) for name in _RECORD_FIELDS}))
+        report.user_properties.append(record.to_property())
 
 
 def _plugin(config: pytest.Config) -> CutoverPlugin:
