@@ -58,8 +58,16 @@ def _scratch_reports() -> Path:
     """Where runs without a --report-dir of their own write: never the checkout's reports/."""
     if not _REPORTS:
         _REPORTS.append(Path(tempfile.mkdtemp(prefix="cutover-test-reports-")))
-        atexit.register(shutil.rmtree, _REPORTS[0], True)
     return _REPORTS[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_scratch_reports() -> Iterator[None]:
+    # At the session's end, not at exit: xdist workers leave without running atexit handlers.
+    yield
+    for directory in _REPORTS:
+        shutil.rmtree(directory, ignore_errors=True)
+    _REPORTS.clear()
 
 
 def run_checks(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
