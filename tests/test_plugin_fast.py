@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import UNUSED_PLUGINS
+
 
 def _side(backend_for: dict[str, str]) -> type[BaseHTTPRequestHandler]:
     class Side(BaseHTTPRequestHandler):
@@ -84,7 +86,7 @@ def _targets(path: Path, ports: dict[str, str]) -> Path:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *UNUSED_PLUGINS, *args)
 
 
 def test_selection_ids_and_a_go(pytester: pytest.Pytester, sides: dict[str, dict[str, str]]) -> None:

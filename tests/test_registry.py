@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cutover.registry import kinds, parity_kinds
+from tests.conftest import UNUSED_PLUGINS
 
 TOY_CONFTEST = """
 import types
@@ -86,7 +87,16 @@ def test_a_toy_kind_added_through_the_registry_alone(pytester: pytest.Pytester, 
     (pytester.path / "targets.yaml").write_text(yaml.safe_dump(targets))
     reports = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
-        "test_toy.py", "-m", "toy", "--targets", "targets.yaml", "--report-dir", str(reports), "-p", "no:cacheprovider"
+        "test_toy.py",
+        "-m",
+        "toy",
+        "--targets",
+        "targets.yaml",
+        "--report-dir",
+        str(reports),
+        "-p",
+        "no:cacheprovider",
+        *UNUSED_PLUGINS,
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["cutover: NO-GO - 1 finding - toy differs (a)"])
@@ -98,5 +108,5 @@ def test_a_toy_kind_added_through_the_registry_alone(pytester: pytest.Pytester, 
     }
     page = (summary_path.parent / "go-no-go.html").read_text()
     assert "<th>toy</th>" in page
-    markers = pytester.runpytest_subprocess("--markers")
+    markers = pytester.runpytest_subprocess("--markers", *UNUSED_PLUGINS)
     markers.stdout.fnmatch_lines(["@pytest.mark.toy: toy checks"])

@@ -18,7 +18,7 @@ import yaml
 
 from cutover.report import render_page
 from cutover.report.summary import merge_summaries
-from tests.conftest import CORRECTED, METALKUBE, ROOT, run_checks
+from tests.conftest import CORRECTED, METALKUBE, ROOT, UNUSED_PLUGINS, run_checks
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOTEXT = shutil.which("pdftotext")
@@ -206,7 +206,7 @@ def test_progress_lines_for_long_probes_in_a_log(tmp_path: Path) -> None:
 
 
 def test_readme_lists_every_cutover_option(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--help")
+    result = pytester.runpytest_subprocess("--help", *UNUSED_PLUGINS)
     text = result.stdout.str()
     group = text.split("cutover: ingress-nginx to Gateway API parity:")[1].split("\n\n")[0]
     options = set(re.findall(r"^\s+(--[a-z-]+)", group, re.M))

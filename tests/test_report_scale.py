@@ -21,6 +21,7 @@ from cutover.report import render_page
 from cutover.report.collector import PYTEST_HTML_LIMIT, findings_lines
 from cutover.report.html import FULL_EVIDENCE
 from cutover.report.summary import digest_check, load_summary, merge_summaries, write_summary
+from tests.conftest import UNUSED_PLUGINS
 from tests.test_registry import TOY_CONFTEST, TOY_TEST, endpoint  # noqa: F401 - the fixture is used below
 
 MB = 1_000_000
@@ -183,7 +184,16 @@ def test_a_large_run_writes_cutover_s_own_page(pytester: pytest.Pytester, endpoi
     (pytester.path / "targets.yaml").write_text(yaml.safe_dump(targets))
     reports = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
-        "test_toy.py", "-m", "toy", "--targets", "targets.yaml", "--report-dir", str(reports), "-p", "no:cacheprovider"
+        "test_toy.py",
+        "-m",
+        "toy",
+        "--targets",
+        "targets.yaml",
+        "--report-dir",
+        str(reports),
+        "-p",
+        "no:cacheprovider",
+        *UNUSED_PLUGINS,
     )
     result.assert_outcomes(passed=len(names) - 1, failed=1)
     result.stdout.fnmatch_lines(["cutover: NO-GO - 1 finding - toy differs (a)"])
