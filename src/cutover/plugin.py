@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cutover.checks import CHECK_MODULES, Case, Outcome, ParityFailure, ProbeContext
+from cutover.checks import Case, Outcome, ParityFailure, ProbeContext
 from cutover.checks.base import BaselineError
 from cutover.checks.preflight import preflight
 from cutover.checks.unmodelled import uncovered_annotations
@@ -29,7 +29,7 @@ from cutover.errors import CutoverError, InputError
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions
 from cutover.lab.faults import FAULTS
 from cutover.locations import default_manifests
-from cutover.registry import kinds
+from cutover.registry import kinds, parity_modules
 from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
 from cutover.report.record import CheckRecord
@@ -353,7 +353,7 @@ class CutoverPlugin:
         cluster = self.cluster if self._cluster_source_kind() is not None else None
         if cluster is None:
             return
-        protects = {kind: module.INFO.protects for kind, module in CHECK_MODULES.items()}
+        protects = {kind: module.INFO.protects for kind, module in parity_modules().items()}
         for service in targets.services:
             service.unverified.extend(uncovered_annotations(service, cluster.manifests.ingresses, protects))
 
@@ -472,10 +472,11 @@ class CutoverPlugin:
             metafunc.parametrize("cutover_case", params or [pytest.param(None, id="no-services")])
             return
         kind = getattr(metafunc.module, "CHECK_KIND", None)
-        if kind not in CHECK_MODULES:
-            raise pytest.UsageError(f"{metafunc.module.__name__}: CHECK_KIND must be one of {sorted(CHECK_MODULES)}")
+        modules = parity_modules()
+        if kind not in modules:
+            raise pytest.UsageError(f"{metafunc.module.__name__}: CHECK_KIND must be one of {sorted(modules)}")
         params = []
-        for case in CHECK_MODULES[kind].cases(self.targets):
+        for case in modules[kind].cases(self.targets):
             marks = [getattr(pytest.mark, f"wave{case.service.wave}"), getattr(pytest.mark, kind)]
             params.append(pytest.param(case, id=case.id, marks=marks))
         if not params:
@@ -512,9 +513,8 @@ class CutoverPlugin:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         cases = [case_of(item) for item in session.items]
-        wanted = [
-            case for case in cases if case is not None and case.runner is not None and case.info.kind in CHECK_MODULES
-        ]
+        parity = parity_modules()
+        wanted = [case for case in cases if case is not None and case.runner is not None and case.info.kind in parity]
         if wanted and not session.config.option.collectonly:
             self.start_lab()
             # Both endpoints must answer before any probe means anything: one line each if not.
@@ -611,7 +611,8 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
     plugin = _plugin(request.config)
     case_param = getattr(request.node, "callspec", None)
     case_value = case_param.params.get("cutover_case") if case_param else None
-    if isinstance(case_value, Case) and case_value.info.kind in CHECK_MODULES and case_value.runner is not None:
+    parity = parity_modules()
+    if isinstance(case_value, Case) and case_value.info.kind in parity and case_value.runner is not None:
         request.getfixturevalue("cutover_lab")  # parity checks need the endpoints up
 
     def check(case: Case) -> Outcome:
@@ -619,7 +620,7 @@ def cutover_check(request: pytest.FixtureRequest) -> Any:
         if case.skip_reason is not None:
             plugin.record(request.node.nodeid, case, None)
             pytest.skip(case.skip_reason)
-        if plugin.preflight_problems and case.runner is not None and case.info.kind in CHECK_MODULES:
+        if plugin.preflight_problems and case.runner is not None and case.info.kind in parity:
             raise PreflightError("; ".join(plugin.preflight_problems))
         outcome = plugin.outcome_of(case)
         plugin.record(request.node.nodeid, case, outcome)

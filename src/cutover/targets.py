@@ -16,6 +16,7 @@ from typing import Any
 
 from cutover.probe.client import Endpoint, Identity
 from cutover.probe.regex_sample import RegexUnsupported, is_literal, sample_regex
+from cutover.registry import kinds, parity_kinds
 from cutover.yamlread import Fields, field_line, load_one
 
 __all__ = [
@@ -38,15 +39,11 @@ __all__ = [
 
 def check_kinds() -> tuple[str, ...]:
     """The parity kinds a service's `checks` may list (from the registry of check kinds)."""
-    from cutover.registry import parity_kinds
-
     return parity_kinds()
 
 
 def all_kinds() -> tuple[str, ...]:
     """Every kind a waiver or an expected difference may name."""
-    from cutover.registry import kinds
-
     return tuple(kinds())
 
 

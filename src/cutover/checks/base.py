@@ -16,6 +16,7 @@ from typing import Any
 
 from cutover.probe.client import Endpoint, Identity, ProbeResult, fetch
 from cutover.probe.pool import WorkerPool
+from cutover.registry import CheckInfo
 from cutover.targets import ServiceTarget, Targets
 
 __all__ = [
@@ -47,28 +48,6 @@ _REQUESTS = WorkerPool(REQUEST_WORKERS, "cutover-request")
 BASELINE_BROKEN = "nginx does not serve this rule: the baseline is broken"
 
 SIDES = ("nginx", "gateway")
-
-
-@dataclass(frozen=True)
-class CheckInfo:
-    """The one description of a check kind: everything else (markers, the targets' known
-    kinds, the report's columns, the verdict's words, annotation coverage) is derived from it."""
-
-    kind: str
-    title: str
-    description: str
-    protects: tuple[str, ...] = ()
-    slow: bool = False
-    # The pytest marker's help (default: the description).
-    marker: str = ""
-    # Runs only when -m names it (load, soak, phase3).
-    opt_in: bool = False
-    # parity (fires requests at both sides) | cluster | soak | verification
-    group: str = "parity"
-    # What a failure of this kind is called in the verdict's reason.
-    finding: str = ""
-    # The targets field that configures it, if any.
-    settings: str = ""
 
 
 @dataclass

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from cutover.registry import kinds
 from cutover.targets import Waiver
 
 __all__ = [
@@ -107,8 +108,6 @@ def finding(result: CheckResult) -> str:
 
 
 def kind_finding(kind: str) -> str:
-    from cutover.registry import kinds
-
     info = kinds().get(kind)
     return info.finding if info is not None and info.finding else f"{kind} differs"
 
