@@ -22,7 +22,7 @@ from cutover.lab import Lab, LabOptions
 from cutover.probe import Endpoint, ProbeResult, fetch
 from cutover.targets import Targets, parse_targets
 
-# The README's `pytest tests -n 2 --dist loadgroup`: the tests that share a module-scoped fixture run
+# The README's `pytest tests -n 3 --dist loadgroup`: the tests that share a module-scoped fixture run
 # on one worker (tests/xdist_groups.py).
 from tests.xdist_groups import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401
 

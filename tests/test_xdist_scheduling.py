@@ -1,4 +1,4 @@
-"""The README's `pytest tests -n 2 --dist loadgroup`: tests that share a module-scoped fixture run
+"""The README's `pytest tests -n 3 --dist loadgroup`: tests that share a module-scoped fixture run
 on one worker, so the fixture is set up once, while the other tests spread over both workers
 (tests/xdist_groups.py; xdist's own grouping is lost under pytest 9.2, pytest-dev/pytest-xdist#1386)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 # -- xdist: one worker per module-scoped setup ---------------------------------------------------
-# Under `pytest tests -n 2 --dist loadgroup` (the README's test command), the tests that share a
+# Under `pytest tests -n 3 --dist loadgroup` (the README's test command), the tests that share a
 # module-scoped fixture (a lab of their own, a batch of runs) go to one worker, so that fixture runs
 # once; every other test is scheduled on its own. xdist 3.8 passes a test's group to its scheduler
 # by appending it to the nodeid, which pytest 9.2 no longer lets a plugin change (the suffix is
