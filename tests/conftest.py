@@ -142,7 +142,10 @@ def start_lab() -> Iterator[Callable[..., RunningLab]]:
                 LabOptions(manifests=manifests, state_dir=state, profile=profile, faults=list(faults), detach=False)
             )
             targets = parse_targets(lab.prepare())
+            layout = lab.layout
             lab.start()
+            if lab.layout is not layout:  # a taken port made the lab choose its ports again
+                targets = parse_targets(lab.targets())
             started[key] = RunningLab(lab, targets)
         return started[key]
 

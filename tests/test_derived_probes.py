@@ -163,9 +163,9 @@ def seeded_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]
     state = Path(tempfile.mkdtemp(prefix="cutover-test-lab-"))
     lab = Lab(LabOptions(manifests=directory, state_dir=state, profile="cilium-1.20", detach=False))
     try:
-        targets = parse_targets(lab.prepare())
+        lab.prepare()
         lab.start()
-        yield RunningLab(lab, targets)
+        yield RunningLab(lab, parse_targets(lab.targets()))  # after start: it may have chosen new ports
     finally:
         lab.stop_started()
         shutil.rmtree(state, ignore_errors=True)

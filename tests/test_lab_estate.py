@@ -54,7 +54,12 @@ def _start(manifests: Path, state: Path, swap: tuple[int, int] | None = None) ->
         first, second = (lab.layout.backends[key] for key in keys)
         lab.layout.backends[keys[0]] = dataclasses.replace(first, lab_port=second.lab_port)
         lab.layout.backends[keys[1]] = dataclasses.replace(second, lab_port=first.lab_port)
+    layout = lab.layout
     lab.start()
+    if lab.layout is not layout:
+        # A taken port made the lab prepare itself again on other ports, without the swap.
+        lab.stop_started()
+        return _start(manifests, state, swap)
     return lab, targets
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import shutil
-import tempfile
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -26,8 +23,9 @@ from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.settings import ClusterOptions, cluster_settings, no_cluster_cases, read_cluster
 from cutover.cluster.state import ClusterState
 from cutover.errors import CutoverError, InputError
-from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab, LabOptions
+from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab
 from cutover.lab.faults import FAULTS
+from cutover.lab.session import LabSession
 from cutover.locations import default_manifests
 from cutover.registry import kinds, parity_modules
 from cutover.report import redact
@@ -37,7 +35,7 @@ from cutover.scheduler import ProbeScheduler
 from cutover.soak.source import cases_from_options
 from cutover.soak.source import options_from as soak_options_from
 from cutover.suite import SUITE_DIR
-from cutover.targets import Targets, Waiver, load_targets, parse_targets
+from cutover.targets import Targets, Waiver, load_targets
 
 __all__ = ["CutoverPlugin", "GoNoGoReport"]
 
@@ -277,10 +275,9 @@ class CutoverPlugin:
         # Read once: the command line and ini do not change during the run.
         self.cluster_options = ClusterOptions.from_config(config)
         self._targets: Targets | None = None
-        self.lab: Lab | None = None
-        self.lab_started = False
-        self._state_dir: Path | None = None
-        self._owns_state_dir = False
+        self.lab_session: LabSession | None = None
+        # Where a failed run's lab logs can be read (named at the end of the run).
+        self.lab_logs: Path | None = None
         # Endpoints that did not answer before the probes started: every parity check is an error.
         self.preflight_problems: list[str] = []
         self.scheduler = ProbeScheduler(self.progress, self._terminal_is_tty)
@@ -323,27 +320,19 @@ class CutoverPlugin:
                 return targets
             manifests = config.getoption("--manifests") or config.getini("cutover_manifests")
             state = config.getoption("--lab-state")
-            if state:
-                self._state_dir = Path(state)
-            else:
-                self._state_dir = Path(tempfile.mkdtemp(prefix="cutover-lab-"))
-                self._owns_state_dir = True
-            self.lab = Lab(
-                LabOptions(
-                    manifests=Path(str(manifests)) if manifests else default_manifests(),
-                    state_dir=self._state_dir,
-                    profile=config.getoption("--profile"),
-                    faults=list(config.getoption("--fault") or []),
-                    detach=False,
-                    nginx_config=Path(str(config.getoption("--nginx-config")))
-                    if config.getoption("--nginx-config")
-                    else None,
-                )
+            nginx_config = config.getoption("--nginx-config")
+            # An xdist controller only renders the lab (its workers start their own): never in --lab-state.
+            controller = self.config.pluginmanager.has_plugin("dsession")
+            self.lab_session = LabSession.create(
+                Path(str(manifests)) if manifests else default_manifests(),
+                Path(state) if state and not controller else None,
+                self.progress,
+                profile=config.getoption("--profile"),
+                faults=config.getoption("--fault"),
+                nginx_config=Path(str(nginx_config)) if nginx_config else None,
+                worker=os.environ.get("PYTEST_XDIST_WORKER"),
             )
-            data = self.lab.prepare()
-            # What the user wrote is the overlay beside the manifests: name it in errors.
-            overlay = (data.get("source") or {}).get("overlay")
-            return parse_targets(data, str(overlay or self._state_dir / "targets.yaml"))
+            return self.lab_session.prepare()
         except CutoverError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -357,34 +346,29 @@ class CutoverPlugin:
         for service in targets.services:
             service.unverified.extend(uncovered_annotations(service, cluster.manifests.ingresses, protects))
 
-    def start_lab(self) -> None:
-        if self.lab is not None and not self.lab_started:
-            options = self.lab.options
-            self.progress(
-                f"starting the embedded lab: nginx, Envoy and the probe backends for {options.manifests}"
-                f" (profile {self._targets.source.get('profile') if self._targets else options.profile})"
-            )
-            started = time.monotonic()
-            layout = self.lab.layout
-            try:
-                self.lab.start()
-            except CutoverError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            self.lab_started = True
-            self.progress(f"lab ready in {time.monotonic() - started:.1f} s")
-            if self.lab.layout is not layout or self._targets is None:
-                # A retry after a port clash prepared the lab again on other ports: read the targets
-                # again (only then: at 500 services that costs seconds before any probe starts).
-                self._targets = parse_targets(self.lab.targets(), str(self.lab.state_dir / "targets.yaml"))
+    @property
+    def lab(self) -> Lab | None:
+        return self.lab_session.lab if self.lab_session is not None else None
 
-    def stop_lab(self) -> None:
+    def start_lab(self) -> None:
+        session = self.lab_session
+        if session is None or session.started:
+            return
+        profile = self._targets.source.get("profile") if self._targets else session.lab.options.profile
+        try:
+            # A retry after a port clash prepared the lab again on other ports: new targets.
+            self._targets = session.start(str(profile)) or self._targets
+        except CutoverError as exc:
+            self.stop_lab(failed=True)
+            raise pytest.UsageError(f"{exc}{self._lab_logs_note()}") from None
+
+    def stop_lab(self, failed: bool = False, keep_in: Path | None = None) -> None:
         self.scheduler.stop()
-        if self.lab is not None and self.lab_started:
-            self.lab.stop_started()
-            self.lab_started = False
-        if self._owns_state_dir and self._state_dir is not None:
-            shutil.rmtree(self._state_dir, ignore_errors=True)
-            self._owns_state_dir = False
+        if self.lab_session is not None:
+            self.lab_logs = self.lab_session.stop(failed, keep_in) or self.lab_logs
+
+    def _lab_logs_note(self) -> str:
+        return f" (the lab's logs and configurations: {self.lab_logs})" if self.lab_logs is not None else ""
 
     # -- soak -----------------------------------------------------------------------
     def _soak_cases(self) -> list[Case]:
@@ -525,8 +509,40 @@ class CutoverPlugin:
                 self.scheduler.start(wanted, self.context())
         yield
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.stop_lab()
+        # Last: the verdict has set the exit status, and the report has made its folder.
+        self.stop_lab(failed=session.exitstatus != pytest.ExitCode.OK, keep_in=self._lab_logs_folder())
+
+    def _report_directory(self) -> Path | None:
+        """The folder this run's report is written to (the controller's, under xdist)."""
+        directory = getattr(self.config.pluginmanager.get_plugin("cutover-report"), "directory", None)
+        return directory if isinstance(directory, Path) else None
+
+    def _lab_logs_folder(self) -> Path | None:
+        """Where a failed run copies its lab's logs: beside its report (`lab/`, or `lab-gw0/` from
+        an xdist worker, in the folder its controller writes)."""
+        worker_input = getattr(self.config, "workerinput", None)
+        if worker_input is not None:
+            folder = worker_input.get("cutover_report_dir")
+            return Path(folder) / f"lab-{worker_input['workerid']}" if folder else None
+        directory = self._report_directory()
+        return directory / "lab" if directory is not None and directory.is_dir() else None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: each worker learns the folder its controller's report goes to."""
+        directory = self._report_directory()
+        if directory is not None:
+            node.workerinput["cutover_report_dir"] = str(directory)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        kept = [self.lab_logs] if self.lab_logs is not None else []
+        directory = self._report_directory()
+        if directory is not None and directory.is_dir():
+            kept.extend(sorted(directory.glob("lab-gw*")))
+        for folder in kept:
+            terminalreporter.write_line(f"cutover: the run failed; the lab's logs and configurations: {folder}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stop_lab()

@@ -1105,6 +1105,9 @@ class _Renderer:
             "name": name,
             "address": {"socket_address": {"address": address or self.layout.listen_address, "port_value": port}},
             "filter_chains": chains,
+            # Envoy binds with SO_REUSEPORT by default: two labs that chose the same free port at
+            # once would share it. Without, the second bind fails and that lab chooses again.
+            "enable_reuse_port": False,
         }
         if tls:
             listener["listener_filters"] = [

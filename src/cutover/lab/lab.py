@@ -37,7 +37,15 @@ from cutover.lab.nginx_render import (
     service_port_is_tls,
 )
 from cutover.lab.pki import LabPKI
-from cutover.lab.process import ManagedProcess, alive, allocate_ports, spawn, stop_processes, wait_for_port
+from cutover.lab.process import (
+    ManagedProcess,
+    alive,
+    allocate_ports,
+    holds_listener,
+    spawn,
+    stop_processes,
+    wait_for_port,
+)
 from cutover.lab.profiles import (
     DEFAULT_PROFILE,
     GatewayProfile,
@@ -531,6 +539,14 @@ class Lab:
                 raise self._died(process, process.name)
             if time.monotonic() > deadline:
                 raise LabError(f"{process.name} did not open port {port} in time (log: {process.log})")
+        self._check_owner(process, self.layout.listen_address, port)
+
+    @staticmethod
+    def _check_owner(process: ManagedProcess, address: str, port: int) -> None:
+        """The port answers: for this process, not for a program that took it first (the lab then
+        chooses its ports again)."""
+        if holds_listener(process.pid, address, port) is False:
+            raise PortBusyError(f"{process.name}'s port {address}:{port} was taken by another program first")
 
     def _wait_envoy(self, process: ManagedProcess, deadline: float) -> None:
         assert self.layout is not None
@@ -541,10 +557,17 @@ class Lab:
                     raise self._died(process, "envoy")
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(url).status_code == 200:
-                        return
+                        break
                 if time.monotonic() > deadline:
                     raise LabError(f"envoy did not become ready in time (log: {process.log})")
                 time.sleep(0.1)
+        # The admin port and every listener: another Envoy could have answered /ready, and
+        # listeners are bound without SO_REUSEPORT so that a taken port fails instead of sharing.
+        static = self.envoy.bootstrap["static_resources"] if self.envoy is not None else {}
+        sockets = [self.envoy.bootstrap["admin"]["address"]] if self.envoy is not None else []
+        sockets += [listener["address"] for listener in static.get("listeners", [])]
+        for socket_address in (entry["socket_address"] for entry in sockets):
+            self._check_owner(process, socket_address["address"], int(socket_address["port_value"]))
 
     # -- state and targets -----------------------------------------------------------
     def _write_state(self) -> LabState:

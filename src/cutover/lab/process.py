@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ __all__ = [
     "ManagedProcess",
     "alive",
     "allocate_ports",
+    "holds_listener",
     "port_is_free",
     "spawn",
     "stop_processes",
@@ -210,6 +212,51 @@ def _free_ports_below_ephemeral(address: str, count: int) -> list[int]:
     finally:
         for holder in holders:
             holder.close()
+
+
+def holds_listener(pid: int, address: str, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on address:port (Linux /proc; None where
+    it cannot tell). A port chosen free can be taken by another program before the lab's process
+    binds it; the port then answers, but for that program, and the lab's process exits (nginx
+    only after retrying its bind for seconds)."""
+    listening = _listening_inodes(address, port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    if listening is None:
+        return None
+    held: set[int] = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                held.add(int(link[len("socket:[") : -1]))
+    return bool(listening & held)
+
+
+def _listening_inodes(address: str, port: int) -> set[int] | None:
+    """The inodes of the sockets listening on address:port or on the wildcard address."""
+    ipv6 = ":" in address
+    try:
+        rows = Path("/proc/net/tcp6" if ipv6 else "/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    wanted = {_proc_address(address), _proc_address("::" if ipv6 else "0.0.0.0")}
+    found: set[int] = set()
+    for row in rows:
+        fields = row.split()
+        host, _, hex_port = fields[1].rpartition(":")
+        # State 0A is LISTEN.
+        if fields[3] == "0A" and int(hex_port, 16) == port and host in wanted:
+            found.add(int(fields[9]))
+    return found
+
+
+def _proc_address(address: str) -> str:
+    """An address as /proc/net/tcp{,6} writes it: each 32-bit word in host (little-endian) order."""
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    return "".join(f"{word:08X}" for word in struct.unpack(f"<{len(packed) // 4}I", packed))
 
 
 def wait_for_port(address: str, port: int, deadline: float) -> bool:

@@ -1,0 +1,148 @@
+"""The lab of a pytest run leaves nothing behind: its folder (with the lab's private keys) is
+removed, a failed run keeps its logs and configurations without the keys and names them,
+and `--lab-state` keeps the whole folder, one per xdist worker."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORRECTED, METALKUBE, run_checks
+
+NAMED = re.compile(r"^cutover: the run failed; the lab's logs and configurations: (\S+)$", re.MULTILINE)
+
+
+@pytest.fixture
+def temp(tmp_path: Path) -> Path:
+    """The temporary directory of the run under test, to see what it leaves there."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    return directory
+
+
+def left_in(temp: Path) -> list[Path]:
+    """cutover's folders in the temporary directory (pytest under xdist makes its own there)."""
+    return [p for p in temp.iterdir() if p.name.startswith("cutover")]
+
+
+def keys_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.suffix in (".key", ".pem") or "PRIVATE KEY" in _text(p)]
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+def test_a_go_run_leaves_no_lab_folder(tmp_path: Path, temp: Path) -> None:
+    reports = tmp_path / "reports"
+    result = run_checks(
+        "--manifests",
+        str(CORRECTED),
+        "-m",
+        "wave1 and redirects",
+        "--report-dir",
+        str(reports),
+        env={"TMPDIR": str(temp)},
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert left_in(temp) == []
+    assert not list(reports.glob("*/lab*")) and NAMED.search(result.stdout) is None
+
+
+def test_a_failed_run_keeps_the_logs_beside_its_report_without_the_keys(tmp_path: Path, temp: Path) -> None:
+    # The plan as written: no redirect route for llm-gateway and qdrant, so the run is NO-GO.
+    reports = tmp_path / "reports"
+    result = run_checks(
+        "--manifests",
+        str(METALKUBE),
+        "-m",
+        "wave2 and redirects",
+        "--report-dir",
+        str(reports),
+        env={"TMPDIR": str(temp)},
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    [run] = [p for p in reports.iterdir() if p.name != "latest"]
+    named = NAMED.search(result.stdout)
+    assert named is not None and Path(named.group(1)) == run / "lab", result.stdout[-2000:]
+    kept = run / "lab"
+    for name in ("logs/envoy.log", "logs/nginx.log", "nginx/nginx.conf", "nginx/access.log", "envoy/envoy.yaml"):
+        assert (kept / name).is_file(), name
+    # The nginx access log holds the failing probe: the logs explain the finding.
+    assert "/cutover-redirect" in (kept / "nginx" / "access.log").read_text()
+    assert keys_in(kept) == [] and not (kept / "pki").exists()
+    assert left_in(temp) == []
+
+
+def test_without_a_report_the_logs_stay_in_the_temporary_folder_without_the_keys(temp: Path) -> None:
+    result = run_checks(
+        "--manifests", str(METALKUBE), "-m", "wave2 and redirects", "--no-go-report", env={"TMPDIR": str(temp)}
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    [folder] = left_in(temp)
+    named = NAMED.search(result.stdout)
+    assert named is not None and Path(named.group(1)) == folder
+    assert (folder / "logs" / "envoy.log").is_file() and keys_in(folder) == []
+
+
+def test_a_lab_that_does_not_start_names_its_logs(tmp_path: Path, temp: Path) -> None:
+    # An Envoy that exits at once: the error names the log, which can still be read after the run.
+    result = run_checks(
+        "--manifests",
+        str(CORRECTED),
+        "-m",
+        "wave1 and redirects",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        env={"TMPDIR": str(temp), "CUTOVER_ENVOY": "/bin/false"},
+    )
+    assert result.returncode not in (0, 1)
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("ERROR: envoy exited during start-up")]
+    [folder] = left_in(temp)
+    assert line.endswith(f"(the lab's logs and configurations: {folder})")
+    assert (folder / "logs" / "envoy.stdout.log").is_file() and keys_in(folder) == []
+
+
+def test_xdist_workers_keep_their_logs_beside_the_controllers_report(tmp_path: Path, temp: Path) -> None:
+    reports = tmp_path / "reports"
+    result = run_checks(
+        "--manifests",
+        str(METALKUBE),
+        "-m",
+        "wave2 and redirects",
+        "-n",
+        "2",
+        "--report-dir",
+        str(reports),
+        env={"TMPDIR": str(temp)},
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    [run] = [p for p in reports.iterdir() if p.name != "latest"]
+    kept = sorted(run.glob("lab-gw*"))
+    # Each worker with a failure keeps its lab's logs; the controller names them.
+    assert kept and [Path(m) for m in NAMED.findall(result.stdout)] == kept, result.stdout[-2000:]
+    assert all((folder / "logs" / "envoy.log").is_file() and keys_in(folder) == [] for folder in kept)
+    assert left_in(temp) == []
+
+
+def test_lab_state_keeps_the_whole_folder_one_per_worker(tmp_path: Path, temp: Path) -> None:
+    state = tmp_path / "state"
+    result = run_checks(
+        "--manifests",
+        str(METALKUBE),
+        "-m",
+        "wave2 and redirects",
+        "-n",
+        "2",
+        "--lab-state",
+        str(state),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        env={"TMPDIR": str(temp)},
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert sorted(p.name for p in state.iterdir()) == ["gw0", "gw1"]
+    assert all((state / worker / "pki" / "ca.pem").is_file() for worker in ("gw0", "gw1"))
+    assert left_in(temp) == []
