@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover.plugin import parse_shard, shard_of
+from cutover.errors import InputError
+from cutover.shards import parse_shard, shard_of
 from tests.conftest import CORRECTED, run_checks
 
 SELECTION = ("--manifests", str(CORRECTED), "--fault", "no-redirect-route", "-m", "wave1 and (paths or redirects)")
@@ -66,10 +67,10 @@ def test_shard_assignment_is_stable_and_validated(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "3")
     assert parse_shard("auto/4") == (3, 4)
     for bad in ("0/2", "3/2", "x/2", "2"):
-        with pytest.raises(pytest.UsageError, match="--shard"):
+        with pytest.raises(InputError, match="--shard"):
             parse_shard(bad)
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
-    with pytest.raises(pytest.UsageError, match="Indexed Job"):
+    with pytest.raises(InputError, match="Indexed Job"):
         parse_shard("auto/4")
 
 

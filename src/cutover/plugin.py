@@ -1,4 +1,6 @@
-"""cutover's pytest plugin: options, markers, the lab session, and the check fixtures.
+"""cutover's pytest plugin: options, markers, the check fixtures, and the hooks that wire the
+package into pytest (the lab session is cutover.lab.session, the report cutover.report.collector,
+shards cutover.shards, the probes' order cutover.scheduler).
 
 The only pytest-facing module: tests_migration/ modules declare `CHECK_KIND` and one test
 taking `cutover_case` and `cutover_check`; everything else lives in the package.
@@ -9,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ from cutover.lab.faults import FAULTS
 from cutover.lab.session import LabSession
 from cutover.locations import default_manifests
 from cutover.registry import kinds, parity_modules
-from cutover.report import redact
 from cutover.report.collector import GoNoGoReport, case_of
 from cutover.report.record import CheckRecord
 from cutover.scheduler import ProbeScheduler
+from cutover.shards import parse_shard, shard_of
 from cutover.soak.source import cases_from_options
 from cutover.soak.source import options_from as soak_options_from
 from cutover.suite import SUITE_DIR
@@ -195,28 +196,6 @@ class PreflightError(Exception):
     """An endpoint did not answer before the probes started: nothing a probe says means anything."""
 
 
-def parse_shard(value: str | None) -> tuple[int, int] | None:
-    """`K/N` -> (K-1, N); `auto/N` takes K from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX."""
-    if value is None:
-        return None
-    first, _, second = str(value).partition("/")
-    try:
-        count = int(second)
-        index = int(os.environ["JOB_COMPLETION_INDEX"]) if first == "auto" else int(first) - 1
-    except (ValueError, KeyError):
-        raise pytest.UsageError(
-            f"--shard: {value!r} is not K/N (K from 1 to N), or auto/N inside an Indexed Job"
-        ) from None
-    if count < 1 or not 0 <= index < count:
-        raise pytest.UsageError(f"--shard: {value!r} needs 1 <= K <= N")
-    return index, count
-
-
-def shard_of(service: str, count: int) -> int:
-    """Which shard a service belongs to: stable across runs, machines and Python versions."""
-    return zlib.crc32(service.encode()) % count
-
-
 def _is_cutover_run(config: pytest.Config) -> bool:
     """A cutover option was given, or -m names a cutover marker."""
     if any(config.getoption(name, None) for name in _CUTOVER_OPTIONS):
@@ -281,7 +260,10 @@ class CutoverPlugin:
         # Endpoints that did not answer before the probes started: every parity check is an error.
         self.preflight_problems: list[str] = []
         self.scheduler = ProbeScheduler(self.progress, self._terminal_is_tty)
-        self.shard = parse_shard(config.getoption("--shard", None))
+        try:
+            self.shard = parse_shard(config.getoption("--shard", None))
+        except CutoverError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.records: dict[str, CheckRecord] = {}
         self._cluster: ClusterState | None = None
         attempts = config.getoption("--attempts") or int(config.getini("cutover_attempts") or 3)
@@ -557,22 +539,7 @@ class CutoverPlugin:
         return None if reporter is None else bool(getattr(reporter, "isatty", False))
 
     def record(self, nodeid: str, case: Case, outcome: Outcome | None) -> CheckRecord:
-        redact_names = self.targets.redact_headers
-        record = CheckRecord(
-            id=case.id,
-            service=case.service.name,
-            wave=case.service.wave,
-            kind=case.info.kind,
-            probe=case.probe,
-            skip_kind=case.skip_kind,
-            skip_reason=case.skip_reason,
-        )
-        if outcome is not None:
-            record.differences = redact([d.to_dict() for d in outcome.differences], redact_names)
-            record.evidence = redact(outcome.evidence, redact_names)
-            record.attempts = outcome.attempts
-            record.duration = round(outcome.duration, 3)
-            record.warnings = [f"{case.id}: {d.line()}" for d in outcome.warnings]
+        record = CheckRecord.of(case, outcome, self.targets.redact_headers)
         self.records[nodeid] = record
         return record
 
@@ -584,10 +551,7 @@ class CutoverPlugin:
         case = case_of(item)
         if case is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
-        record = self.records.get(item.nodeid)
-        if record is None:
-            record = CheckRecord(case.id, case.service.name, case.service.wave, case.info.kind, case.probe)
-            record.skip_kind, record.skip_reason = case.skip_kind, case.skip_reason
+        record = self.records.get(item.nodeid) or CheckRecord.of(case)
         report.user_properties.append(record.to_property())
 
 

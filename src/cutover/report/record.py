@@ -7,8 +7,12 @@ controller, which never collects or runs a check itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from cutover.checks.base import Case, Outcome
+from cutover.report.redact import redact
 
 __all__ = ["PROPERTY", "CheckRecord", "record_of"]
 
@@ -31,6 +35,27 @@ class CheckRecord:
     warnings: list[str] = field(default_factory=list)
     # A ParityFailure was raised: the failure is a finding, not an error.
     parity_failed: bool = False
+
+    @classmethod
+    def of(cls, case: Case, outcome: Outcome | None = None, redact_names: Sequence[str] = ()) -> CheckRecord:
+        """The record of a case, with its outcome's differences and evidence (headers named in
+        `redact_names` redacted) once it has run."""
+        record = cls(
+            id=case.id,
+            service=case.service.name,
+            wave=case.service.wave,
+            kind=case.info.kind,
+            probe=case.probe,
+            skip_kind=case.skip_kind,
+            skip_reason=case.skip_reason,
+        )
+        if outcome is not None:
+            record.differences = redact([d.to_dict() for d in outcome.differences], redact_names)
+            record.evidence = redact(outcome.evidence, redact_names)
+            record.attempts = outcome.attempts
+            record.duration = round(outcome.duration, 3)
+            record.warnings = [f"{case.id}: {d.line()}" for d in outcome.warnings]
+        return record
 
     def to_property(self) -> tuple[str, dict[str, Any]]:
         """The record as a pytest user property. Its fields as they are, no deep copy: the
