@@ -1,6 +1,6 @@
 """The lab of a pytest run leaves nothing behind: its folder (with the lab's private keys) is
-removed, a failed run keeps its logs and configurations without the keys and names them,
-and `--lab-state` keeps the whole folder, one per xdist worker."""
+removed, a failed run keeps its logs and configurations beside its report, without the keys,
+and names them, and `--lab-state` keeps the whole folder, one per xdist worker."""
 
 from __future__ import annotations
 
@@ -76,15 +76,15 @@ def test_a_failed_run_keeps_the_logs_beside_its_report_without_the_keys(tmp_path
     assert left_in(temp) == []
 
 
-def test_without_a_report_the_logs_stay_in_the_temporary_folder_without_the_keys(temp: Path) -> None:
+def test_without_a_report_nothing_stays_and_the_run_says_how_to_keep_the_logs(temp: Path) -> None:
     result = run_checks(
         "--manifests", str(METALKUBE), "-m", "wave2 and redirects", "--no-go-report", env={"TMPDIR": str(temp)}
     )
     assert result.returncode == 1, result.stdout[-2000:]
-    [folder] = left_in(temp)
-    named = NAMED.search(result.stdout)
-    assert named is not None and Path(named.group(1)) == folder
-    assert (folder / "logs" / "envoy.log").is_file() and keys_in(folder) == []
+    assert left_in(temp) == [] and NAMED.search(result.stdout) is None
+    assert "cutover: the run failed; the lab's logs were not kept (no report folder): rerun with --lab-state DIR" in (
+        result.stdout
+    )
 
 
 def test_a_lab_that_does_not_start_names_its_logs(tmp_path: Path, temp: Path) -> None:
@@ -100,9 +100,10 @@ def test_a_lab_that_does_not_start_names_its_logs(tmp_path: Path, temp: Path) ->
     )
     assert result.returncode not in (0, 1)
     [line] = [line for line in result.stderr.splitlines() if line.startswith("ERROR: envoy exited during start-up")]
-    [folder] = left_in(temp)
-    assert line.endswith(f"(the lab's logs and configurations: {folder})")
-    assert (folder / "logs" / "envoy.stdout.log").is_file() and keys_in(folder) == []
+    [run] = list((tmp_path / "reports").iterdir())
+    assert line.endswith(f"(the lab's logs and configurations: {run / 'lab'})")
+    assert (run / "lab" / "logs" / "envoy.stdout.log").is_file() and keys_in(run / "lab") == []
+    assert left_in(temp) == []
 
 
 def test_xdist_workers_keep_their_logs_beside_the_controllers_report(tmp_path: Path, temp: Path) -> None:

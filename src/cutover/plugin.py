@@ -59,6 +59,8 @@ _CUTOVER_OPTIONS = (
 )
 
 WAVE_MARKERS = range(1, 10)
+LOGS_NOT_KEPT = "the lab's logs were not kept (no report folder): rerun with --lab-state DIR to keep them"
+
 # Markers that are not check kinds (the kinds' own come from the registry).
 OTHER_MARKERS = {"k8s": "pytest-kubernetes cluster fixture (registered so --strict-markers holds)"}
 
@@ -341,7 +343,7 @@ class CutoverPlugin:
             # A retry after a port clash prepared the lab again on other ports: new targets.
             self._targets = session.start(str(profile)) or self._targets
         except CutoverError as exc:
-            self.stop_lab(failed=True)
+            self.stop_lab(failed=True, keep_in=self._lab_logs_folder())
             raise pytest.UsageError(f"{exc}{self._lab_logs_note()}") from None
 
     def stop_lab(self, failed: bool = False, keep_in: Path | None = None) -> None:
@@ -350,7 +352,11 @@ class CutoverPlugin:
             self.lab_logs = self.lab_session.stop(failed, keep_in) or self.lab_logs
 
     def _lab_logs_note(self) -> str:
-        return f" (the lab's logs and configurations: {self.lab_logs})" if self.lab_logs is not None else ""
+        if self.lab_logs is not None:
+            return f" (the lab's logs and configurations: {self.lab_logs})"
+        if self.lab_session is not None and self.lab_session.logs_dropped:
+            return f" ({LOGS_NOT_KEPT})"
+        return ""
 
     # -- soak -----------------------------------------------------------------------
     def _soak_cases(self) -> list[Case]:
@@ -508,8 +514,9 @@ class CutoverPlugin:
         if worker_input is not None:
             folder = worker_input.get("cutover_report_dir")
             return Path(folder) / f"lab-{worker_input['workerid']}" if folder else None
+        report = self.config.pluginmanager.get_plugin("cutover-report")
         directory = self._report_directory()
-        return directory / "lab" if directory is not None and directory.is_dir() else None
+        return directory / "lab" if directory is not None and getattr(report, "active", False) else None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -525,6 +532,8 @@ class CutoverPlugin:
             kept.extend(sorted(directory.glob("lab-gw*")))
         for folder in kept:
             terminalreporter.write_line(f"cutover: the run failed; the lab's logs and configurations: {folder}")
+        if self.lab_session is not None and self.lab_session.logs_dropped:
+            terminalreporter.write_line(f"cutover: the run failed; {LOGS_NOT_KEPT}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stop_lab()

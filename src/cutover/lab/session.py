@@ -2,9 +2,9 @@
 first probe, stopped when the run ends.
 
 The folder holds the lab's private keys (pki/), so a temporary one never outlives the run. A
-run that fails keeps what explains the failure, the processes' logs and the rendered nginx and
-Envoy configurations, without the keys, and says where; `--lab-state DIR` keeps the whole
-folder in DIR whatever the outcome.
+run that fails copies what explains the failure, the processes' logs and the rendered nginx and
+Envoy configurations, never the keys, beside its report, and says where; `--lab-state DIR`
+keeps the whole folder in DIR whatever the outcome.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ __all__ = ["KEPT_ON_FAILURE", "LabSession"]
 # What a failed run keeps of a temporary lab folder: logs and configurations, never pki/ (the
 # lab's private keys) or nginx's scratch space.
 KEPT_ON_FAILURE = ("logs", "nginx/nginx.conf", "nginx/error.log", "nginx/access.log", "envoy", "backends/services.json")
-_NOT_KEPT = ("pki", "nginx/tmp")
 
 
 class LabSession:
@@ -33,6 +32,8 @@ class LabSession:
         self.started = False
         # Whether start() ran at all: a lab only rendered (an xdist controller's) has no logs.
         self.attempted = False
+        # A failed run had no report folder to keep its logs in (say so: --lab-state keeps them).
+        self.logs_dropped = False
         self._progress = progress
 
     @classmethod
@@ -96,8 +97,8 @@ class LabSession:
 
     def stop(self, failed: bool = False, keep_in: Path | None = None) -> Path | None:
         """Stop the processes and remove a temporary folder. A failed run first copies its logs
-        and configurations to `keep_in` (or keeps them, keys removed, in the temporary folder).
-        Returns where the lab's logs can be read after the run, or None."""
+        and configurations to `keep_in`. Returns where the lab's logs can be read after the run,
+        or None."""
         self.lab.stop_started()
         self.started = False
         failed = failed and self.attempted
@@ -109,10 +110,10 @@ class LabSession:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             return None
         if keep_in is None:
-            for name in _NOT_KEPT:
-                shutil.rmtree(self.state_dir / name, ignore_errors=True)
-            self.temporary = False  # what is left is the failure's record, named to the user
-            return self.state_dir
+            # Nowhere to keep them (no report folder): the temporary folder never stays behind.
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.logs_dropped = True
+            return None
         for name in KEPT_ON_FAILURE:
             source = self.state_dir / name
             target = keep_in / name
