@@ -16,14 +16,14 @@ from typing import Any, Protocol
 
 import pytest
 
-from cutover import __version__
 from cutover.checks import Case
 from cutover.report.html import check_extra, fragments, render_page
 from cutover.report.record import CheckRecord, record_of
 from cutover.report.summary import (
     CHARTED,
+    RunFacts,
+    build_summary,
     check_ticket,
-    digest_check,
     next_run_directory,
     refresh_latest,
     write_summary,
@@ -317,41 +317,9 @@ class GoNoGoReport:
         counts: dict[str, int],
         incomplete: str | None,
     ) -> dict[str, Any]:
+        """What pytest knows of the run, handed to report/summary.py, which assembles summary.json."""
         plugin = self.session_plugin
-        plugin.waivers()  # under xdist, the controller reads the targets only now
-        targets = plugin.loaded_targets
-        source = targets.source if targets else {}
-        shown = self._shown_path
-        if source.get("kind") == "lab":
-            environment = f"embedded lab, profile {source.get('profile')}, manifests {shown(source.get('manifests'))}"
-            environment += f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
-            if source.get("nginx_config"):
-                environment += f", nginx controller settings: {source['nginx_config']}"
-        elif targets is not None:
-            environment = f"targets {shown(targets.path)}" + (
-                f" ({source.get('context')})" if source.get("context") else ""
-            )
-        else:
-            environment = "-"
-        if self.config.pluginmanager.has_plugin("dsession"):
-            environment += (
-                " (one lab per xdist worker: endpoints differ per worker)" if source.get("kind") == "lab" else ""
-            )
-        checks = [r for r in results if r.kind != "other"]
-        checked = {r.service for r in checks}
-        waivers = []
-        for waiver in plugin.waivers():
-            problem = waiver.problem(self.started.date())
-            waivers.append(
-                {
-                    "check": waiver.check,
-                    "service": waiver.service,
-                    "owner": waiver.owner,
-                    "reason": waiver.reason,
-                    "expires": str(waiver.expires),
-                    "status": "valid" if problem is None else f"refused: {problem}",
-                }
-            )
+        waivers = plugin.waivers()  # under xdist, the controller reads the targets only now
         option = session.config.option
         selection = " ".join(
             part
@@ -361,52 +329,29 @@ class GoNoGoReport:
             )
             if part
         )
-        return {
-            "verdict": label,
-            "reason": reason,
-            "complete": incomplete is None,
-            "incomplete_reason": incomplete,
-            "counts": counts,
-            "selected": len(self.selected),
-            "shard": self.shard,
-            "ticket": self.ticket,
-            "change_note": self.change_note,
-            "waves": sorted({r.wave for r in checks if r.wave is not None}),
-            "services": list(dict.fromkeys(r.service for r in checks)),
-            "namespaces": {
-                service.name: service.namespace
-                for service in (targets.services if targets else [])
-                if service.namespace and service.name in checked
-            },
-            "selection": selection or "all",
-            "targets": shown(targets.path) if targets and targets.path else None,
-            "environment": environment,
-            "lab_profile": source.get("profile"),
-            "cluster_context": plugin.cluster_description(),
-            "endpoints": {
-                name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
-                for name, e in (targets.endpoints.items() if targets else [])
-            },
-            "started": self.started.isoformat(),
-            "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            "suite_version": __version__,
-            "checks": [digest_check(r.to_dict()) for r in results],
-            "waivers": waivers,
-            "warnings": [w for r in results for w in r.warnings],
-            "notes": list(targets.notes) if targets else [],
-            "environment_table": self.environment_table,
-        }
-
-    def _shown_path(self, path: object) -> str:
-        """A path as it may be attached to a ticket: relative to where pytest was started (or to
-        the cutover checkout), never this machine's absolute layout."""
-        if path is None:
-            return "-"
-        resolved = Path(str(path)).resolve()
-        for base in (self.config.invocation_params.dir, SUITE_DIR.parents[2]):
-            if resolved.is_relative_to(base.resolve()):
-                return str(resolved.relative_to(base.resolve())) or "."
-        return resolved.name
+        return build_summary(
+            RunFacts(
+                verdict=label,
+                reason=reason,
+                counts=counts,
+                incomplete=incomplete,
+                results=results,
+                selected=len(self.selected),
+                shard=self.shard,
+                ticket=self.ticket,
+                change_note=self.change_note,
+                targets=plugin.loaded_targets,
+                waivers=waivers,
+                cluster_context=plugin.cluster_description(),
+                selection=selection,
+                started=self.started,
+                xdist=self.config.pluginmanager.has_plugin("dsession"),
+                environment_table=self.environment_table,
+                # Paths as they may be attached to a ticket: relative to where pytest was started
+                # (or to the cutover checkout), never this machine's absolute layout.
+                path_bases=(self.config.invocation_params.dir, SUITE_DIR.parents[2]),
+            )
+        )
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = "cutover go/no-go" + (f" - {self.ticket}" if self.ticket else "")

@@ -6,14 +6,19 @@ import datetime as dt
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cutover import __version__
 from cutover.errors import InputError
 from cutover.report.html import render_page
 from cutover.report.verdict import PASSING, CheckResult, decide
+from cutover.targets import Targets, Waiver
 
 __all__ = [
+    "RunFacts",
+    "build_summary",
     "digest_check",
     "dump_summary",
     "load_summary",
@@ -24,6 +29,118 @@ __all__ = [
 ]
 
 _TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class RunFacts:
+    """What summary.json is assembled from; the report's pytest hooks gather it."""
+
+    verdict: str
+    reason: str
+    counts: dict[str, int]
+    incomplete: str | None
+    results: list[CheckResult]
+    selected: int
+    shard: str | None
+    ticket: str | None
+    change_note: str | None
+    targets: Targets | None
+    waivers: list[Waiver]
+    cluster_context: str | None
+    selection: str
+    started: dt.datetime
+    xdist: bool
+    environment_table: dict[str, Any]
+    path_bases: tuple[Path, ...]
+
+
+def shown_path(path: object, bases: tuple[Path, ...]) -> str:
+    """A path as it may be attached to a ticket: relative to the first base it lies under, or
+    its name alone, never this machine's absolute layout."""
+    if path is None:
+        return "-"
+    resolved = Path(str(path)).resolve()
+    for base in bases:
+        if resolved.is_relative_to(base.resolve()):
+            return str(resolved.relative_to(base.resolve())) or "."
+    return resolved.name
+
+
+def _environment(facts: RunFacts) -> str:
+    targets = facts.targets
+    source = targets.source if targets else {}
+    if source.get("kind") == "lab":
+        environment = f"embedded lab, profile {source.get('profile')}, manifests {shown_path(source.get('manifests'), facts.path_bases)}"
+        environment += f", faults: {', '.join(source.get('faults') or [])}" if source.get("faults") else ""
+        if source.get("nginx_config"):
+            environment += f", nginx controller settings: {source['nginx_config']}"
+        if facts.xdist:
+            environment += " (one lab per xdist worker: endpoints differ per worker)"
+        return environment
+    if targets is not None:
+        return f"targets {shown_path(targets.path, facts.path_bases)}" + (
+            f" ({source.get('context')})" if source.get("context") else ""
+        )
+    return "-"
+
+
+def _waiver_rows(facts: RunFacts) -> list[dict[str, str]]:
+    rows = []
+    for waiver in facts.waivers:
+        problem = waiver.problem(facts.started.date())
+        rows.append(
+            {
+                "check": waiver.check,
+                "service": waiver.service,
+                "owner": waiver.owner,
+                "reason": waiver.reason,
+                "expires": str(waiver.expires),
+                "status": "valid" if problem is None else f"refused: {problem}",
+            }
+        )
+    return rows
+
+
+def build_summary(facts: RunFacts) -> dict[str, Any]:
+    """summary.json of one run: the verdict, what was selected and where, every check's result."""
+    targets = facts.targets
+    checks = [r for r in facts.results if r.kind != "other"]
+    checked = {r.service for r in checks}
+    return {
+        "verdict": facts.verdict,
+        "reason": facts.reason,
+        "complete": facts.incomplete is None,
+        "incomplete_reason": facts.incomplete,
+        "counts": facts.counts,
+        "selected": facts.selected,
+        "shard": facts.shard,
+        "ticket": facts.ticket,
+        "change_note": facts.change_note,
+        "waves": sorted({r.wave for r in checks if r.wave is not None}),
+        "services": list(dict.fromkeys(r.service for r in checks)),
+        "namespaces": {
+            service.name: service.namespace
+            for service in (targets.services if targets else [])
+            if service.namespace and service.name in checked
+        },
+        "selection": facts.selection or "all",
+        "targets": shown_path(targets.path, facts.path_bases) if targets and targets.path else None,
+        "environment": _environment(facts),
+        "lab_profile": (targets.source if targets else {}).get("profile"),
+        "cluster_context": facts.cluster_context,
+        "endpoints": {
+            name: {"address": e.address, "http_port": e.http_port, "https_port": e.https_port}
+            for name, e in (targets.endpoints.items() if targets else [])
+        },
+        "started": facts.started.isoformat(),
+        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "suite_version": __version__,
+        "checks": [digest_check(r.to_dict()) for r in facts.results],
+        "waivers": _waiver_rows(facts),
+        "warnings": [w for r in facts.results for w in r.warnings],
+        "notes": list(targets.notes) if targets else [],
+        "environment_table": facts.environment_table,
+    }
 
 
 def next_run_directory(reports: Path, started: dt.datetime, ticket: str | None, suffix: str | None = None) -> Path:
