@@ -24,6 +24,7 @@ from cutover.cluster.checks import ClusterSettings, cluster_cases
 from cutover.cluster.settings import ClusterOptions, cluster_settings, no_cluster_cases, read_cluster
 from cutover.cluster.state import ClusterState
 from cutover.errors import CutoverError, InputError
+from cutover.fix import remedies_by_check
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab
 from cutover.lab.faults import FAULTS
 from cutover.lab.session import LabSession
@@ -188,7 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("go_report", None) is False or config.pluginmanager.has_plugin("cutover-report"):
         return
     try:
-        reporter = GoNoGoReport(config, _plugin(config), active=_wants_report(config))
+        reporter = GoNoGoReport(config, _plugin(config), active=_wants_report(config), plan_remedies=remedies_by_check)
     except CutoverError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(reporter, "cutover-report")

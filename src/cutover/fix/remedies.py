@@ -30,7 +30,7 @@ from cutover.facts.cilium import CiliumRelease, first_release
 from cutover.facts.kube import CILIUM_GROUP, GATEWAY_GROUP
 from cutover.fix.workspace import Workspace, dump
 from cutover.lab.policy import selects_ingress_identity
-from cutover.lab.profiles import PROFILES, GatewayProfile
+from cutover.lab.profiles import DEFAULT_PROFILE, PROFILES, GatewayProfile, get_profile
 from cutover.manifests import HTTPRoute, Ingress, ManifestSet, load_manifests
 from cutover.report.verdict import FIELD_FINDINGS, kind_finding
 
@@ -791,3 +791,15 @@ def plan_fix(root: Path, checks: list[dict[str, Any]], profile: GatewayProfile) 
     for finding in findings:
         planner.plan(finding, backend_tls_services)
     return FixPlan(planner.workspace, list(planner.remedies.values()))
+
+
+def remedies_by_check(
+    root: Path, checks: list[dict[str, Any]], profile_name: str | None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Each failed check's remedies, by (kind, id): what the report shows under a finding."""
+    plan = plan_fix(root, checks, get_profile(profile_name or DEFAULT_PROFILE))
+    found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for remedy in plan.remedies:
+        for finding in remedy.findings:
+            found.setdefault(finding.check_key, {})[remedy.key] = remedy.to_dict()
+    return {key: list(remedies.values()) for key, remedies in found.items()}

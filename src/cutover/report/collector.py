@@ -10,6 +10,7 @@ anything else (Ctrl-C, an internal error, a usage error, collection errors, noth
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,6 +66,11 @@ class RunState(Protocol):
     def cluster_description(self) -> str | None: ...
 
 
+# (manifests, failed checks as dicts, lab profile name) -> each failed check's remedies by (kind, id):
+# cutover.fix.remedies_by_check, which stands above the report and is handed in by the plugin.
+RemedyPlanner = Callable[[Path, list[dict[str, Any]], str | None], dict[tuple[str, str], list[dict[str, Any]]]]
+
+
 def case_of(item: pytest.Item) -> Case | None:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
@@ -81,9 +87,12 @@ class GoNoGoReport:
     collection finds cutover checks, and writes its own page (no pytest-html, no junit).
     """
 
-    def __init__(self, config: pytest.Config, session_plugin: RunState, active: bool) -> None:
+    def __init__(
+        self, config: pytest.Config, session_plugin: RunState, active: bool, plan_remedies: RemedyPlanner | None = None
+    ) -> None:
         self.config = config
         self.session_plugin = session_plugin
+        self.plan_remedies = plan_remedies
         self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.ticket = check_ticket(config.getoption("--ticket"))
         self.change_note = config.getoption("--change-note")
@@ -284,29 +293,23 @@ class GoNoGoReport:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _attach_remedies(self, results: list[CheckResult]) -> None:
-        """Each failed check's remedy (cutover.fix), planned from the manifests of this run. A
-        planner that cannot read them leaves the findings without one; it never breaks the report."""
+        """Each failed check's remedy (cutover.fix, handed in by the plugin), planned from the
+        manifests of this run. A planner that cannot read them leaves the findings without one;
+        it never breaks the report."""
         failed = [r for r in results if r.outcome == "failed"]
         targets = self.session_plugin.loaded_targets
         source = targets.source if targets else {}
         manifests = self.config.getoption("--manifests") or source.get("manifests")
-        if not failed or not manifests:
+        if not failed or not manifests or self.plan_remedies is None:
             return
-        from cutover.fix import plan_fix
-        from cutover.lab.profiles import DEFAULT_PROFILE, get_profile
-
         try:
-            profile = get_profile(str(source.get("profile") or DEFAULT_PROFILE))
-            plan = plan_fix(Path(str(manifests)), [r.to_dict() for r in failed], profile)
+            by_check = self.plan_remedies(
+                Path(str(manifests)), [r.to_dict() for r in failed], source.get("profile") or None
+            )
         except Exception:  # the remedy is an aid: whatever the manifests hold, the verdict is written
             return
         for result in failed:
-            chosen = {
-                remedy.key: remedy.to_dict()
-                for remedy in plan.remedies
-                if any(f.check_key == (result.kind, result.id) for f in remedy.findings)
-            }
-            result.remedy = list(chosen.values()) or None
+            result.remedy = by_check.get((result.kind, result.id)) or None
 
     def _summary(
         self,
