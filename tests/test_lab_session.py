@@ -5,6 +5,7 @@ and names them, and `--lab-state` keeps the whole folder, one per xdist worker."
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ def temp(tmp_path: Path) -> Path:
     return directory
 
 
+def run_in(temp: Path, manifests: Path, selection: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A cutover run on the lab of `manifests`, its temporary directory `temp`."""
+    return run_checks("--manifests", str(manifests), "-m", selection, *args, env={"TMPDIR": str(temp), **env})
+
+
 def left_in(temp: Path) -> list[Path]:
     """cutover's folders in the temporary directory (pytest under xdist makes its own there)."""
     return [p for p in temp.iterdir() if p.name.startswith("cutover")]
@@ -37,15 +43,7 @@ def _text(path: Path) -> str:
 
 def test_a_go_run_leaves_no_lab_folder(tmp_path: Path, temp: Path) -> None:
     reports = tmp_path / "reports"
-    result = run_checks(
-        "--manifests",
-        str(CORRECTED),
-        "-m",
-        "wave1 and redirects",
-        "--report-dir",
-        str(reports),
-        env={"TMPDIR": str(temp)},
-    )
+    result = run_in(temp, CORRECTED, "wave1 and redirects", "--report-dir", str(reports))
     assert result.returncode == 0, result.stdout[-2000:]
     assert left_in(temp) == []
     assert not list(reports.glob("*/lab*")) and NAMED.search(result.stdout) is None
@@ -54,15 +52,7 @@ def test_a_go_run_leaves_no_lab_folder(tmp_path: Path, temp: Path) -> None:
 def test_a_failed_run_keeps_the_logs_beside_its_report_without_the_keys(tmp_path: Path, temp: Path) -> None:
     # The plan as written: no redirect route for llm-gateway and qdrant, so the run is NO-GO.
     reports = tmp_path / "reports"
-    result = run_checks(
-        "--manifests",
-        str(METALKUBE),
-        "-m",
-        "wave2 and redirects",
-        "--report-dir",
-        str(reports),
-        env={"TMPDIR": str(temp)},
-    )
+    result = run_in(temp, METALKUBE, "wave2 and redirects", "--report-dir", str(reports))
     assert result.returncode == 1, result.stdout[-2000:]
     [run] = [p for p in reports.iterdir() if p.name != "latest"]
     named = NAMED.search(result.stdout)
@@ -77,9 +67,7 @@ def test_a_failed_run_keeps_the_logs_beside_its_report_without_the_keys(tmp_path
 
 
 def test_without_a_report_nothing_stays_and_the_run_says_how_to_keep_the_logs(temp: Path) -> None:
-    result = run_checks(
-        "--manifests", str(METALKUBE), "-m", "wave2 and redirects", "--no-go-report", env={"TMPDIR": str(temp)}
-    )
+    result = run_in(temp, METALKUBE, "wave2 and redirects", "--no-go-report")
     assert result.returncode == 1, result.stdout[-2000:]
     assert left_in(temp) == [] and NAMED.search(result.stdout) is None
     assert "cutover: the run failed; the lab's logs were not kept (no report folder): rerun with --lab-state DIR" in (
@@ -89,14 +77,8 @@ def test_without_a_report_nothing_stays_and_the_run_says_how_to_keep_the_logs(te
 
 def test_a_lab_that_does_not_start_names_its_logs(tmp_path: Path, temp: Path) -> None:
     # An Envoy that exits at once: the error names the log, which can still be read after the run.
-    result = run_checks(
-        "--manifests",
-        str(CORRECTED),
-        "-m",
-        "wave1 and redirects",
-        "--report-dir",
-        str(tmp_path / "reports"),
-        env={"TMPDIR": str(temp), "CUTOVER_ENVOY": "/bin/false"},
+    result = run_in(
+        temp, CORRECTED, "wave1 and redirects", "--report-dir", str(tmp_path / "reports"), CUTOVER_ENVOY="/bin/false"
     )
     assert result.returncode not in (0, 1)
     [line] = [line for line in result.stderr.splitlines() if line.startswith("ERROR: envoy exited during start-up")]
@@ -108,17 +90,7 @@ def test_a_lab_that_does_not_start_names_its_logs(tmp_path: Path, temp: Path) ->
 
 def test_xdist_workers_keep_their_logs_beside_the_controllers_report(tmp_path: Path, temp: Path) -> None:
     reports = tmp_path / "reports"
-    result = run_checks(
-        "--manifests",
-        str(METALKUBE),
-        "-m",
-        "wave2 and redirects",
-        "-n",
-        "2",
-        "--report-dir",
-        str(reports),
-        env={"TMPDIR": str(temp)},
-    )
+    result = run_in(temp, METALKUBE, "wave2 and redirects", "-n", "2", "--report-dir", str(reports))
     assert result.returncode == 1, result.stdout[-2000:]
     [run] = [p for p in reports.iterdir() if p.name != "latest"]
     kept = sorted(run.glob("lab-gw*"))
@@ -130,10 +102,9 @@ def test_xdist_workers_keep_their_logs_beside_the_controllers_report(tmp_path: P
 
 def test_lab_state_keeps_the_whole_folder_one_per_worker(tmp_path: Path, temp: Path) -> None:
     state = tmp_path / "state"
-    result = run_checks(
-        "--manifests",
-        str(METALKUBE),
-        "-m",
+    result = run_in(
+        temp,
+        METALKUBE,
         "wave2 and redirects",
         "-n",
         "2",
@@ -141,7 +112,6 @@ def test_lab_state_keeps_the_whole_folder_one_per_worker(tmp_path: Path, temp: P
         str(state),
         "--report-dir",
         str(tmp_path / "reports"),
-        env={"TMPDIR": str(temp)},
     )
     assert result.returncode == 1, result.stdout[-2000:]
     assert sorted(p.name for p in state.iterdir()) == ["gw0", "gw1"]
