@@ -52,7 +52,7 @@ def _keep_bytecode_outside_the_checkout() -> None:
 _keep_bytecode_outside_the_checkout()
 
 # The pytest plugins of kmock and anyio serve no test here and cost each pytest process about
-# 0.5 CPU-s. pyproject.toml blocks them for runs in the checkout; runs elsewhere (another working
+# 0.3 CPU-s. pyproject.toml blocks them for runs in the checkout; runs elsewhere (another working
 # directory) read this variable, and pytester's runs, which clear it, take the arguments.
 UNUSED_PLUGINS = ("-p", "no:kmock", "-p", "no:anyio")
 if "no:kmock" not in os.environ.get("PYTEST_ADDOPTS", ""):
