@@ -175,6 +175,7 @@ def test_attached_lab_dies_with_a_killed_parent(tmp_path: Path) -> None:
 def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
     """Ctrl-C during `pytest -m wave2` leaves no lab process behind."""
     state = tmp_path / "lab"
+    output = tmp_path / "output.txt"
     run_checks = subprocess.Popen(
         [
             sys.executable,
@@ -190,8 +191,8 @@ def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
             "-q",
         ],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(processes_mentioning(str(state))) < 3:
@@ -199,7 +200,12 @@ def test_interrupted_pytest_run_stops_its_lab(tmp_path: Path) -> None:
     assert processes_mentioning(str(state)), "the lab did not start"
     time.sleep(1.0)
     run_checks.send_signal(signal.SIGINT)
-    run_checks.wait(timeout=30)
+    try:
+        run_checks.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        run_checks.kill()
+        run_checks.wait()
+        pytest.fail(f"the run did not exit within 30 s of Ctrl-C; it printed:\n{output.read_text()[-3000:]}")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and processes_mentioning(str(state)):
         time.sleep(0.1)

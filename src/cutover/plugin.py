@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +314,9 @@ class CutoverPlugin:
                 profile=config.getoption("--profile"),
                 faults=config.getoption("--fault"),
                 nginx_config=Path(str(nginx_config)) if nginx_config else None,
-                worker=os.environ.get("PYTEST_XDIST_WORKER"),
+                # From xdist's own worker input, not PYTEST_XDIST_WORKER: a run started by a test
+                # under xdist inherits that variable without being a worker.
+                worker=getattr(self.config, "workerinput", {}).get("workerid"),
             )
             return self.lab_session.prepare()
         except CutoverError as exc:
