@@ -80,3 +80,14 @@ def test_holds_listener_tells_whose_socket_it_is() -> None:
         port = mine.getsockname()[1]
         assert holds_listener(os.getpid(), "127.0.0.1", port) is True
         assert holds_listener(1, "127.0.0.1", port) in (False, None)  # pid 1's fds may be unreadable
+
+
+def test_a_dual_stack_listener_counts_for_an_ipv4_address() -> None:
+    # A program listening on [::] (IPv4 accepted too) holds 127.0.0.1:port as surely as one on it.
+    with socket.socket(socket.AF_INET6) as dual:
+        dual.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        dual.bind(("::", 0))
+        dual.listen()
+        port = dual.getsockname()[1]
+        assert holds_listener(os.getpid(), "127.0.0.1", port) is True
+    assert holds_listener(os.getpid(), "localhost", port) is None  # not an address: cannot tell

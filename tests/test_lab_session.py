@@ -5,11 +5,14 @@ and names them, and `--lab-state` keeps the whole folder, one per xdist worker."
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
+from cutover.plugin import LOGS_NOT_KEPT
 from tests.conftest import CORRECTED, METALKUBE, run_checks
 
 NAMED = re.compile(r"^cutover: the run failed; the lab's logs and configurations: (\S+)$", re.MULTILINE)
@@ -116,4 +119,39 @@ def test_lab_state_keeps_the_whole_folder_one_per_worker(tmp_path: Path, temp: P
     assert result.returncode == 1, result.stdout[-2000:]
     assert sorted(p.name for p in state.iterdir()) == ["gw0", "gw1"]
     assert all((state / worker / "pki" / "ca.pem").is_file() for worker in ("gw0", "gw1"))
+    assert left_in(temp) == []
+
+
+def test_xdist_go_with_a_waived_finding_keeps_no_logs(tmp_path: Path, temp: Path) -> None:
+    # The worker sees its test fail; only the controller applies the waiver and says GO.
+    manifests = tmp_path / "manifests"
+    shutil.copytree(CORRECTED, manifests)
+    overlay = yaml.safe_load((manifests / "cutover.yaml").read_text())
+    overlay["waivers"] = [
+        {"check": "redirects", "service": "grafana", "owner": "o", "reason": "r", "expires": "2099-06-30"}
+    ]
+    (manifests / "cutover.yaml").write_text(yaml.safe_dump(overlay))
+    reports = tmp_path / "reports"
+    result = run_in(
+        temp,
+        manifests,
+        "wave1 and redirects",
+        "-k",
+        "grafana",
+        "--fault",
+        "no-redirect-route",
+        "-n",
+        "2",
+        "--report-dir",
+        str(reports),
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "cutover: GO" in result.stdout and "the run failed" not in result.stdout
+    assert not list(reports.glob("*/lab*")) and left_in(temp) == []
+
+
+def test_xdist_without_a_report_says_the_logs_were_not_kept(temp: Path) -> None:
+    result = run_in(temp, METALKUBE, "wave2 and redirects", "-n", "2", "--no-go-report")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert f"cutover: the run failed; {LOGS_NOT_KEPT}" in result.stdout
     assert left_in(temp) == []

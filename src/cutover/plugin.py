@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -257,8 +258,11 @@ class CutoverPlugin:
         self.cluster_options = ClusterOptions.from_config(config)
         self._targets: Targets | None = None
         self.lab_session: LabSession | None = None
-        # Where a failed run's lab logs can be read (named at the end of the run).
+        # Where a failed run's lab logs can be read (named at the end of the run); under xdist,
+        # the controller's list of its workers' folders, or that they had nowhere to go.
         self.lab_logs: Path | None = None
+        self.worker_lab_logs: list[Path] = []
+        self.worker_logs_dropped = False
         # Endpoints that did not answer before the probes started: every parity check is an error.
         self.preflight_problems: list[str] = []
         self.scheduler = ProbeScheduler(self.progress, self._terminal_is_tty)
@@ -502,7 +506,34 @@ class CutoverPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Last: the verdict has set the exit status, and the report has made its folder.
-        self.stop_lab(failed=session.exitstatus != pytest.ExitCode.OK, keep_in=self._lab_logs_folder())
+        failed = session.exitstatus != pytest.ExitCode.OK
+        worker_input = getattr(self.config, "workerinput", None)
+        if worker_input is not None:
+            # A worker cannot know the verdict (waivers, blocking skips are the controller's):
+            # it hands its logs over whenever there is a report, and the controller keeps them
+            # only if the run failed.
+            self.stop_lab(failed=bool(worker_input.get("cutover_report_dir")), keep_in=self._lab_logs_folder())
+            return
+        self.stop_lab(failed=failed, keep_in=self._lab_logs_folder())
+        if self.config.pluginmanager.has_plugin("dsession"):
+            self._judge_worker_logs(failed)
+
+    def _judge_worker_logs(self, failed: bool) -> None:
+        """xdist controller: keep the workers' lab logs beside a failed run's report, else remove
+        them (and the folder, if they were all it held)."""
+        directory = self._report_directory()
+        report = self.config.pluginmanager.get_plugin("cutover-report")
+        keep = failed and getattr(report, "active", False)
+        if directory is not None and directory.is_dir():
+            self.worker_lab_logs = sorted(directory.glob("lab-gw*")) if keep else []
+            if not keep:
+                for folder in directory.glob("lab-gw*"):
+                    shutil.rmtree(folder, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    directory.rmdir()  # only if empty: a report written there stays
+        elif failed and self.lab_session is not None:
+            # The workers ran labs and had no report folder to hand their logs to.
+            self.worker_logs_dropped = True
 
     def _report_directory(self) -> Path | None:
         """The folder this run's report is written to (the controller's, under xdist)."""
@@ -529,12 +560,9 @@ class CutoverPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         kept = [self.lab_logs] if self.lab_logs is not None else []
-        directory = self._report_directory()
-        if directory is not None and directory.is_dir():
-            kept.extend(sorted(directory.glob("lab-gw*")))
-        for folder in kept:
+        for folder in kept + self.worker_lab_logs:
             terminalreporter.write_line(f"cutover: the run failed; the lab's logs and configurations: {folder}")
-        if self.lab_session is not None and self.lab_session.logs_dropped:
+        if self.worker_logs_dropped or (self.lab_session is not None and self.lab_session.logs_dropped):
             terminalreporter.write_line(f"cutover: the run failed; {LOGS_NOT_KEPT}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

@@ -219,10 +219,10 @@ def holds_listener(pid: int, address: str, port: int) -> bool | None:
     it cannot tell). A port chosen free can be taken by another program before the lab's process
     binds it; the port then answers, but for that program, and the lab's process exits (nginx
     only after retrying its bind for seconds)."""
-    listening = _listening_inodes(address, port)
     try:
+        listening = _listening_inodes(address, port)
         fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+    except (OSError, ValueError):  # not Linux, no access, or not an IP address
         return None
     if listening is None:
         return None
@@ -236,27 +236,36 @@ def holds_listener(pid: int, address: str, port: int) -> bool | None:
 
 
 def _listening_inodes(address: str, port: int) -> set[int] | None:
-    """The inodes of the sockets listening on address:port or on the wildcard address."""
-    ipv6 = ":" in address
-    try:
-        rows = Path("/proc/net/tcp6" if ipv6 else "/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return None
-    wanted = {_proc_address(address), _proc_address("::" if ipv6 else "0.0.0.0")}
+    """The inodes of the sockets listening on address:port, on the wildcard address, or (for an
+    IPv4 address) on a dual-stack IPv6 socket that accepts it."""
+    if ":" in address:
+        wanted = {"tcp6": {_proc_address(address), _proc_address("::")}}
+    else:
+        wanted = {
+            "tcp": {_proc_address(address), _proc_address("0.0.0.0")},
+            "tcp6": {_proc_address("::"), _proc_address(f"::ffff:{address}")},
+        }
     found: set[int] = set()
-    for row in rows:
-        fields = row.split()
-        host, _, hex_port = fields[1].rpartition(":")
-        # State 0A is LISTEN.
-        if fields[3] == "0A" and int(hex_port, 16) == port and host in wanted:
-            found.add(int(fields[9]))
+    for table, addresses in wanted.items():
+        try:
+            rows = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            if table == "tcp6":
+                continue  # a kernel without IPv6
+            return None
+        for row in rows:
+            fields = row.split()
+            host, _, hex_port = fields[1].rpartition(":")
+            # State 0A is LISTEN.
+            if fields[3] == "0A" and int(hex_port, 16) == port and host in addresses:
+                found.add(int(fields[9]))
     return found
 
 
 def _proc_address(address: str) -> str:
-    """An address as /proc/net/tcp{,6} writes it: each 32-bit word in host (little-endian) order."""
+    """An address as /proc/net/tcp{,6} writes it: each 32-bit word in the host's byte order."""
     packed = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
-    return "".join(f"{word:08X}" for word in struct.unpack(f"<{len(packed) // 4}I", packed))
+    return "".join(f"{word:08X}" for word in struct.unpack(f"={len(packed) // 4}I", packed))
 
 
 def wait_for_port(address: str, port: int, deadline: float) -> bool:

@@ -304,7 +304,7 @@ class GoNoGoReport:
             return
         try:
             by_check = self.plan_remedies(
-                Path(str(manifests)), [r.to_dict() for r in failed], source.get("profile") or None
+                Path(str(manifests)), [r.to_dict() for r in failed], str(source.get("profile") or "") or None
             )
         except Exception:  # the remedy is an aid: whatever the manifests hold, the verdict is written
             return
