@@ -237,7 +237,7 @@ def test_omitted_resources_are_404_like_a_missing_crd() -> None:
         assert "backendtlspolicies" not in {entry["name"] for entry in discovery["resources"]}
 
 
-def test_discovery(emu: KubeEmulator) -> None:
+def test_discovery(emu: KubeEmulator, tmp_path: Path) -> None:
     _, groups = get(emu, "/apis")
     by_name = {group["name"]: group for group in groups["groups"]}
     assert set(by_name) == {
@@ -253,7 +253,8 @@ def test_discovery(emu: KubeEmulator) -> None:
     assert {"namespaces", "pods", "services", "configmaps", "pods/status"} <= {r["name"] for r in core["resources"]}
 
     # The official dynamic client discovers through /api, /apis and the group/version documents.
-    dyn = dynamic.DynamicClient(emu.api_client())
+    # Its discovery cache goes to the test's folder, not /tmp/osrcp-*.json, where it would stay.
+    dyn = dynamic.DynamicClient(emu.api_client(), cache_file=str(tmp_path / "discovery.json"))
     gateways = dyn.resources.get(api_version="gateway.networking.k8s.io/v1", kind="Gateway")
     assert [gw.metadata.name for gw in gateways.get(namespace="kube-system").items] == ["metalkube-gateway"]
 
