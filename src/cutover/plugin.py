@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from cutover.errors import CutoverError, InputError
 from cutover.fix import remedies_by_check
 from cutover.lab import DEFAULT_PROFILE, PROFILES, Lab
 from cutover.lab.faults import FAULTS
-from cutover.lab.session import LabSession
+from cutover.lab.session import LabSession, judge_worker_logs
 from cutover.locations import default_manifests
 from cutover.registry import kinds, parity_modules
 from cutover.report.collector import GoNoGoReport, case_of
@@ -523,14 +522,8 @@ class CutoverPlugin:
         them (and the folder, if they were all it held)."""
         directory = self._report_directory()
         report = self.config.pluginmanager.get_plugin("cutover-report")
-        keep = failed and getattr(report, "active", False)
         if directory is not None and directory.is_dir():
-            self.worker_lab_logs = sorted(directory.glob("lab-gw*")) if keep else []
-            if not keep:
-                for folder in directory.glob("lab-gw*"):
-                    shutil.rmtree(folder, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    directory.rmdir()  # only if empty: a report written there stays
+            self.worker_lab_logs = judge_worker_logs(directory, keep=failed and getattr(report, "active", False))
         elif failed and self.lab_session is not None:
             # The workers ran labs and had no report folder to hand their logs to.
             self.worker_logs_dropped = True

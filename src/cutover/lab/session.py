@@ -9,6 +9,7 @@ keeps the whole folder in DIR whatever the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from cutover.lab.lab import Lab, LabOptions
 from cutover.targets import Targets, parse_targets
 
-__all__ = ["KEPT_ON_FAILURE", "LabSession"]
+__all__ = ["KEPT_ON_FAILURE", "LabSession", "judge_worker_logs"]
 
 # What a failed run keeps of a temporary lab folder: logs and configurations, never pki/ (the
 # lab's private keys) or nginx's scratch space.
@@ -124,3 +125,16 @@ class LabSession:
                 shutil.copy2(source, target)
         shutil.rmtree(self.state_dir, ignore_errors=True)
         return keep_in
+
+
+def judge_worker_logs(report_directory: Path, keep: bool) -> list[Path]:
+    """xdist: the folders the workers handed their logs to (`lab-gw0`, ...), kept when the run
+    failed, otherwise removed (and the report folder with them, if they were all it held)."""
+    folders = sorted(report_directory.glob("lab-gw*"))
+    if keep:
+        return folders
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        report_directory.rmdir()  # only if empty: a report written there stays
+    return []
