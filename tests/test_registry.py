@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,31 +74,24 @@ def test_every_kind_is_described_once() -> None:
     assert "load" not in parity_kinds() and "paths" in parity_kinds()
 
 
-def test_a_toy_kind_added_through_the_registry_alone(pytester: pytest.Pytester, endpoint: int) -> None:
+def run_toy(pytester: pytest.Pytester, port: int, services: list[dict[str, Any]]) -> tuple[pytest.RunResult, Path]:
+    """`pytest -m toy` with the toy kind registered by a conftest, both sides answering on
+    `port`, one toy check per service; returns the run and its reports folder."""
     pytester.makeconftest(TOY_CONFTEST)
     pytester.makepyfile(test_toy=TOY_TEST)
-    side = {"address": "127.0.0.1", "http_port": endpoint, "https_port": endpoint}
-    targets = {
-        "endpoints": {"nginx": side, "gateway": side},
-        "services": [
-            {"name": name, "host": f"{name}.example", "wave": 1, "scheme": "http", "checks": ["toy"]}
-            for name in ("a", "b")
-        ],
-    }
+    side = {"address": "127.0.0.1", "http_port": port, "https_port": port}
+    targets = {"endpoints": {"nginx": side, "gateway": side}, "services": services}
     (pytester.path / "targets.yaml").write_text(yaml.safe_dump(targets))
     reports = pytester.path / "reports"
-    result = pytester.runpytest_subprocess(
-        "test_toy.py",
-        "-m",
-        "toy",
-        "--targets",
-        "targets.yaml",
-        "--report-dir",
-        str(reports),
-        "-p",
-        "no:cacheprovider",
-        *UNUSED_PLUGINS,
-    )
+    args = ("test_toy.py", "-m", "toy", "--targets", "targets.yaml", "--report-dir", str(reports))
+    return pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", *UNUSED_PLUGINS), reports
+
+
+def test_a_toy_kind_added_through_the_registry_alone(pytester: pytest.Pytester, endpoint: int) -> None:
+    services = [
+        {"name": name, "host": f"{name}.example", "wave": 1, "scheme": "http", "checks": ["toy"]} for name in ("a", "b")
+    ]
+    result, reports = run_toy(pytester, endpoint, services)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["cutover: NO-GO - 1 finding - toy differs (a)"])
     [summary_path] = [p for p in reports.glob("*/summary.json") if p.parent.name != "latest"]

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from bench.report_size import estate_summary, service_results
 
 from cutover.report import render_page
 from cutover.report.collector import PYTEST_HTML_LIMIT, findings_lines
 from cutover.report.html import FULL_EVIDENCE
 from cutover.report.summary import digest_check, load_summary, merge_summaries, write_summary
-from tests.conftest import UNUSED_PLUGINS
-from tests.test_registry import TOY_CONFTEST, TOY_TEST, endpoint  # noqa: F401 - the fixture is used below
+from tests.test_registry import endpoint, run_toy  # noqa: F401 - the fixture is used below
 
 MB = 1_000_000
 
@@ -163,38 +161,19 @@ def test_terminal_findings_stay_short_at_500_services() -> None:
 def test_a_large_run_writes_cutover_s_own_page(pytester: pytest.Pytester, endpoint: int) -> None:  # noqa: F811
     """Above PYTEST_HTML_LIMIT tests the run's page is cutover's own (pytest-html would keep a
     row per test); the namespaces come from the targets; one failing service of 410 is on top."""
-    pytester.makeconftest(TOY_CONFTEST)
-    pytester.makepyfile(test_toy=TOY_TEST)
-    side = {"address": "127.0.0.1", "http_port": endpoint, "https_port": endpoint}
     names = ["a", *(f"s{i:03d}" for i in range(PYTEST_HTML_LIMIT + 9))]
-    targets = {
-        "endpoints": {"nginx": side, "gateway": side},
-        "services": [
-            {
-                "name": name,
-                "host": f"{name}.example",
-                "wave": 1 + i % 3,
-                "scheme": "http",
-                "checks": ["toy"],
-                "namespace": f"ns-{i // 10:02d}",
-            }
-            for i, name in enumerate(names)
-        ],
-    }
-    (pytester.path / "targets.yaml").write_text(yaml.safe_dump(targets))
-    reports = pytester.path / "reports"
-    result = pytester.runpytest_subprocess(
-        "test_toy.py",
-        "-m",
-        "toy",
-        "--targets",
-        "targets.yaml",
-        "--report-dir",
-        str(reports),
-        "-p",
-        "no:cacheprovider",
-        *UNUSED_PLUGINS,
-    )
+    services = [
+        {
+            "name": name,
+            "host": f"{name}.example",
+            "wave": 1 + i % 3,
+            "scheme": "http",
+            "checks": ["toy"],
+            "namespace": f"ns-{i // 10:02d}",
+        }
+        for i, name in enumerate(names)
+    ]
+    result, reports = run_toy(pytester, endpoint, services)
     result.assert_outcomes(passed=len(names) - 1, failed=1)
     result.stdout.fnmatch_lines(["cutover: NO-GO - 1 finding - toy differs (a)"])
     section = result.stdout.str().split("cutover findings")[1].split("short test summary")[0]
