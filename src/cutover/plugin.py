@@ -505,15 +505,15 @@ class CutoverPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Last: the verdict has set the exit status, and the report has made its folder.
-        failed = session.exitstatus != pytest.ExitCode.OK
-        worker_input = getattr(self.config, "workerinput", None)
-        if worker_input is not None:
+        keep_in = self._lab_logs_folder()
+        if hasattr(self.config, "workerinput"):
             # A worker cannot know the verdict (waivers, blocking skips are the controller's):
             # it hands its logs over whenever there is a report, and the controller keeps them
             # only if the run failed.
-            self.stop_lab(failed=bool(worker_input.get("cutover_report_dir")), keep_in=self._lab_logs_folder())
+            self.stop_lab(failed=keep_in is not None, keep_in=keep_in)
             return
-        self.stop_lab(failed=failed, keep_in=self._lab_logs_folder())
+        failed = session.exitstatus != pytest.ExitCode.OK
+        self.stop_lab(failed=failed, keep_in=keep_in)
         if self.config.pluginmanager.has_plugin("dsession"):
             self._judge_worker_logs(failed)
 
@@ -521,9 +521,8 @@ class CutoverPlugin:
         """xdist controller: keep the workers' lab logs beside a failed run's report, else remove
         them (and the folder, if they were all it held)."""
         directory = self._report_directory()
-        report = self.config.pluginmanager.get_plugin("cutover-report")
         if directory is not None and directory.is_dir():
-            self.worker_lab_logs = judge_worker_logs(directory, keep=failed and getattr(report, "active", False))
+            self.worker_lab_logs = judge_worker_logs(directory, keep=failed and self._report_active())
         elif failed and self.lab_session is not None:
             # The workers ran labs and had no report folder to hand their logs to.
             self.worker_logs_dropped = True
@@ -533,6 +532,10 @@ class CutoverPlugin:
         directory = getattr(self.config.pluginmanager.get_plugin("cutover-report"), "directory", None)
         return directory if isinstance(directory, Path) else None
 
+    def _report_active(self) -> bool:
+        """Whether this run writes a report (its folder then exists by the session's end)."""
+        return bool(getattr(self.config.pluginmanager.get_plugin("cutover-report"), "active", False))
+
     def _lab_logs_folder(self) -> Path | None:
         """Where a failed run copies its lab's logs: beside its report (`lab/`, or `lab-gw0/` from
         an xdist worker, in the folder its controller writes)."""
@@ -540,9 +543,8 @@ class CutoverPlugin:
         if worker_input is not None:
             folder = worker_input.get("cutover_report_dir")
             return Path(folder) / f"lab-{worker_input['workerid']}" if folder else None
-        report = self.config.pluginmanager.get_plugin("cutover-report")
         directory = self._report_directory()
-        return directory / "lab" if directory is not None and getattr(report, "active", False) else None
+        return directory / "lab" if directory is not None and self._report_active() else None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
